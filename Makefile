@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vmd_rs: `make` builds the module against the cached test kernel;
+# `make run` and `make check` install and build what they need first.
+# Kbuild (not this file) describes the module to the kernel's build.
+
+CACHE ?= $(HOME)/.cache/vmd-rs
+export VMD_RS_CACHE := $(CACHE)
+LLVM_SUFFIX := -19
+KDIR ?= $(CACHE)/kernel/debug
+KSRC = $(shell readlink -f $(KDIR)/source)
+PROVISION := tools/testing/provision.sh
+
+export PATH := $(CACHE)/tools/bin:$(CACHE)/venv/bin:$(HOME)/.cargo/bin:$(PATH)
+
+RUST_SOURCES = $(shell find drivers rust -name '*.rs' -not -name '*generated*')
+
+.PHONY: all modules clippy rustfmt rustfmtcheck clean provision run check bench
+
+all: modules
+
+modules:
+	$(MAKE) -C $(KDIR) LLVM=$(LLVM_SUFFIX) M=$(CURDIR) modules
+
+# Builds with clippy as the compiler: every lint is an error (CONFIG_WERROR).
+clippy:
+	$(MAKE) -C $(KDIR) LLVM=$(LLVM_SUFFIX) M=$(CURDIR) CLIPPY=1 modules
+
+# The kernel's own rustfmt configuration.
+rustfmt:
+	rustfmt --config-path $(KSRC)/.rustfmt.toml --edition 2021 $(RUST_SOURCES)
+
+rustfmtcheck:
+	rustfmt --check --config-path $(KSRC)/.rustfmt.toml --edition 2021 $(RUST_SOURCES)
+
+clean:
+	$(MAKE) -C $(KDIR) LLVM=$(LLVM_SUFFIX) M=$(CURDIR) clean
+
+provision:
+	$(PROVISION) all
+
+run: provision
+	$(MAKE) modules
+	python3 tools/testing/run.py
+
+check: provision
+	python3 tools/testing/check.py

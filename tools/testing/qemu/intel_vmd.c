@@ -1,0 +1,730 @@
+/*
+ * Intel Volume Management Device (VMD) emulation
+ *
+ * Copyright (c) 2026 The vmd_rs developers
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ *
+ * A VMD is a PCIe root complex integrated endpoint that hides a whole PCIe
+ * hierarchy from firmware and the OS's ordinary enumeration:
+ *
+ *  - BAR0 (CFGBAR) is an ECAM window onto a private PCIe root bus,
+ *  - BAR2 (MEMBAR1) and BAR4 (MEMBAR2) are windows onto that bus's memory
+ *    space; BAR4 also holds the VMD's own MSI-X table, PBA and, on some
+ *    parts, shadow registers,
+ *  - MSI writes from the private bus are remapped onto the VMD's own MSI-X
+ *    vectors (or, on parts that can bypass remapping, forwarded unchanged),
+ *  - child DMA leaves through the VMD's own bus-master address space, under
+ *    the VMD's requester ID.
+ *
+ * Devices plug into the private bus with bus=<id of the intel-vmd device>:
+ *
+ *   -device intel-vmd,id=vmd0,device-id=0x28c0
+ *   -device pcie-root-port,id=rp0,bus=vmd0,chassis=1,slot=1
+ *   -device nvme,bus=rp0,serial=vmd0n0,drive=d0
+ *
+ * The behaviour each device ID selects follows drivers/pci/controller/vmd.c
+ * of Linux 7.3; see docs in the vmd_rs tree for the properties.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/log.h"
+#include "qemu/module.h"
+#include "qemu/units.h"
+#include "exec/address-spaces.h"
+#include "hw/pci/msix.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/pci_bus.h"
+#include "hw/pci/pci_device.h"
+#include "hw/pci/pci_host.h"
+#include "hw/pci/pcie.h"
+#include "hw/qdev-properties.h"
+#include "hw/sysbus.h"
+#include "migration/vmstate.h"
+#include "qom/object.h"
+
+#define TYPE_INTEL_VMD          "intel-vmd"
+#define TYPE_INTEL_VMD_HOST     "intel-vmd-host"
+#define TYPE_INTEL_VMD_BUS      "intel-vmd-bus"
+
+OBJECT_DECLARE_SIMPLE_TYPE(IntelVMDState, INTEL_VMD)
+OBJECT_DECLARE_SIMPLE_TYPE(IntelVMDHost, INTEL_VMD_HOST)
+
+#define VMD_CFGBAR              0
+#define VMD_MEMBAR1             2
+#define VMD_MEMBAR2             4
+
+/* Config space registers */
+#define VMD_REG_VMCAP           0x40
+#define VMD_VMCAP_BUS_RESTRICT  0x1
+#define VMD_REG_VMCONFIG        0x44
+#define VMD_VMCONFIG_REMAP_DIS  0x2     /* MSI remapping disabled (bypass) */
+#define VMD_VMCONFIG_BUS_SHIFT  8       /* bits 9:8: bus start 0/128/224 */
+#define VMD_REG_VMLOCK          0x70
+#define VMD_VMLOCK_MB2_SHADOW   0x2
+
+/* Capabilities, placed clear of the VMD registers above */
+#define VMD_MSIX_CAP            0x80
+#define VMD_EXP_CAP             0x90
+#define VMD_VSCAP               0xd0
+#define VMD_VSCAP_LEN           24
+#define VMD_VSCAP_SHDW          0x53484457      /* "SHDW" */
+
+/* MEMBAR2 layout */
+#define VMD_MSIX_TABLE          0x0
+#define VMD_MSIX_PBA            0x1000
+#define VMD_MB2_REGS            0x2000
+#define VMD_MB2_SHADOW_SIZE     0x10            /* 28C0: two addresses */
+#define VMD_28C1_SHADOW_MEMBAR1 0x2818
+#define VMD_28C1_SHADOW_MEMBAR2 0x2820
+#define VMD_28C1_BASE_ID        0x2840
+#define VMD_28C1_REGS_SIZE      (0x30d0 - VMD_MB2_REGS)
+
+/* Child MSIs: 0xfee00000 | vector << 12 */
+#define VMD_MSI_BASE            0xfee00000ULL
+#define VMD_MSI_SIZE            0x100000ULL
+
+/* What a device ID changes, as vmd.c in Linux 7.3 encodes it. */
+typedef struct IntelVMDPart {
+    uint16_t device_id;
+    bool bus_restrict;      /* VMCAP/VMCONFIG bus start */
+    bool vmlock_shadow;     /* VMLOCK + MEMBAR2 0x2000 shadow registers */
+    bool vscap_shadow;      /* "SHDW" vendor capability */
+    bool can_bypass;        /* VMCONFIG remap-disable bit writable */
+    bool bios_info;         /* 28C1: BAR4 registers, absolute ECAM bus */
+    bool client;            /* vector 0 reserved, 17 vectors */
+} IntelVMDPart;
+
+static const IntelVMDPart intel_vmd_parts[] = {
+    { .device_id = 0x201d, .vscap_shadow = true },
+    { .device_id = 0x28c0, .bus_restrict = true, .vmlock_shadow = true,
+      .can_bypass = true },
+    { .device_id = 0x28c1, .can_bypass = true, .bios_info = true },
+#define VMD_CLIENT(id) \
+    { .device_id = (id), .bus_restrict = true, .vscap_shadow = true, \
+      .client = true }
+    VMD_CLIENT(0x467f), VMD_CLIENT(0x4c3d), VMD_CLIENT(0xa77f),
+    VMD_CLIENT(0x7d0b), VMD_CLIENT(0xad0b), VMD_CLIENT(0x9a0b),
+    VMD_CLIENT(0xb60b), VMD_CLIENT(0xb06f), VMD_CLIENT(0xb07f),
+    VMD_CLIENT(0xd70b), VMD_CLIENT(0xd73b),
+#undef VMD_CLIENT
+};
+
+struct IntelVMDHost {
+    PCIHostState parent_obj;
+
+    IntelVMDState *vmd;
+    char bus_path[32];
+};
+
+struct IntelVMDState {
+    PCIDevice parent_obj;
+
+    const IntelVMDPart *part;
+    IntelVMDHost host;
+    PCIBus *bus;
+
+    /* The private bus's own address spaces */
+    MemoryRegion bus_mem;
+    MemoryRegion bus_io;
+
+    /* What children's DMA sees: the VMD's DMA path plus the MSI window */
+    MemoryRegion dma_root;
+    MemoryRegion dma_enable;
+    MemoryRegion msi_window;
+    AddressSpace dma_as;
+
+    /* BARs */
+    MemoryRegion cfgbar;
+    MemoryRegion membar1;           /* alias into bus_mem */
+    MemoryRegion membar2;           /* container */
+    MemoryRegion membar2_window;    /* alias into bus_mem */
+    MemoryRegion membar2_regs;
+
+    /* Properties */
+    uint16_t device_id;
+    uint64_t cfgbar_size;
+    uint64_t membar1_size;
+    uint64_t membar2_size;
+    uint32_t vectors;
+    uint8_t bus_start;
+    bool shadow;
+    uint64_t host_membar1;
+    uint64_t host_membar2;
+    OnOffAuto bios_bypass;
+};
+
+/* The private root bus numbers itself from the VMD's bus start. */
+static int intel_vmd_bus_num(PCIBus *bus)
+{
+    IntelVMDHost *host = INTEL_VMD_HOST(BUS(bus)->parent);
+
+    return host->vmd->bus_start;
+}
+
+static void intel_vmd_bus_class_init(ObjectClass *klass, void *data)
+{
+    PCIBusClass *pbc = PCI_BUS_CLASS(klass);
+
+    pbc->bus_num = intel_vmd_bus_num;
+}
+
+static const char *intel_vmd_host_root_bus_path(PCIHostState *host_bridge,
+                                                PCIBus *rootbus)
+{
+    IntelVMDHost *host = INTEL_VMD_HOST(host_bridge);
+    PCIDevice *pdev = PCI_DEVICE(host->vmd);
+
+    /* Unique per VMD: the VMD's own address, then the private bus. */
+    snprintf(host->bus_path, sizeof(host->bus_path), "%02x:%02x.%x-vmd:%02x",
+             pci_dev_bus_num(pdev), PCI_SLOT(pdev->devfn),
+             PCI_FUNC(pdev->devfn), pci_bus_num(rootbus));
+    return host->bus_path;
+}
+
+static void intel_vmd_host_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIHostBridgeClass *hc = PCI_HOST_BRIDGE_CLASS(klass);
+
+    hc->root_bus_path = intel_vmd_host_root_bus_path;
+    dc->fw_name = "pci";
+    /* Reason: internal part of the intel-vmd device */
+    dc->user_creatable = false;
+}
+
+static bool intel_vmd_remapping(IntelVMDState *s)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    return !s->part->can_bypass ||
+           !(pci_get_word(pdev->config + VMD_REG_VMCONFIG) &
+             VMD_VMCONFIG_REMAP_DIS);
+}
+
+/*
+ * Where the windows sit on the private bus: the BARs' host physical
+ * addresses.  On bare metal those are the BARs as programmed; in shadow
+ * (passthrough guest) mode they are the host's, reported by the shadow
+ * registers, and differ from what the guest sees.
+ */
+static uint64_t intel_vmd_host_addr(IntelVMDState *s, int bar)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+    pcibus_t addr;
+
+    if (s->shadow) {
+        return bar == VMD_MEMBAR1 ? s->host_membar1 : s->host_membar2;
+    }
+    addr = pci_get_bar_addr(pdev, bar);
+    return addr == PCI_BAR_UNMAPPED ? 0 : addr;
+}
+
+static void intel_vmd_set_window(MemoryRegion *alias, uint64_t addr)
+{
+    /* Each change re-renders the memory map: only on a real move. */
+    if (alias->alias_offset != addr) {
+        memory_region_set_alias_offset(alias, addr);
+    }
+}
+
+static void intel_vmd_update_windows(IntelVMDState *s)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    intel_vmd_set_window(&s->membar1, intel_vmd_host_addr(s, VMD_MEMBAR1));
+    intel_vmd_set_window(&s->membar2_window,
+                         intel_vmd_host_addr(s, VMD_MEMBAR2));
+    /* Child DMA follows the VMD's own Bus Master Enable. */
+    memory_region_set_enabled(&s->dma_enable,
+                              (pci_get_word(pdev->config + PCI_COMMAND) &
+                               PCI_COMMAND_MASTER) && pdev->enabled);
+}
+
+static void intel_vmd_write_config(PCIDevice *pdev, uint32_t addr,
+                                   uint32_t val, int len)
+{
+    IntelVMDState *s = INTEL_VMD(pdev);
+
+    pci_default_write_config(pdev, addr, val, len);
+    intel_vmd_update_windows(s);
+}
+
+/* CFGBAR: ECAM, 1 MiB a bus */
+static PCIDevice *intel_vmd_ecam_device(IntelVMDState *s, hwaddr addr)
+{
+    unsigned int bus = addr >> 20;
+    uint8_t devfn = (addr >> 12) & 0xff;
+
+    /* 28C1 indexes ECAM by absolute bus number, the others from the start. */
+    if (!s->part->bios_info) {
+        bus += s->bus_start;
+    }
+    if (bus > 0xff) {
+        return NULL;
+    }
+    return pci_find_device(s->bus, bus, devfn);
+}
+
+static uint64_t intel_vmd_cfg_read(void *opaque, hwaddr addr, unsigned size)
+{
+    IntelVMDState *s = opaque;
+    PCIDevice *dev = intel_vmd_ecam_device(s, addr);
+
+    if (!dev) {
+        return ~0ULL;
+    }
+    return pci_host_config_read_common(dev, addr & 0xfff,
+                                       pci_config_size(dev), size);
+}
+
+static void intel_vmd_cfg_write(void *opaque, hwaddr addr, uint64_t val,
+                                unsigned size)
+{
+    IntelVMDState *s = opaque;
+    PCIDevice *dev = intel_vmd_ecam_device(s, addr);
+
+    if (!dev) {
+        return;
+    }
+    pci_host_config_write_common(dev, addr & 0xfff, pci_config_size(dev),
+                                 val, size);
+}
+
+static const MemoryRegionOps intel_vmd_cfg_ops = {
+    .read = intel_vmd_cfg_read,
+    .write = intel_vmd_cfg_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 4,
+    },
+};
+
+/* MEMBAR2 registers after the MSI-X PBA */
+static uint64_t intel_vmd_shadow_value(IntelVMDState *s, int bar)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    /* What the BAR register holds: the address and its type bits. */
+    return intel_vmd_host_addr(s, bar) |
+           (pci_get_long(pdev->config + pci_bar(pdev, bar)) &
+            ~PCI_BASE_ADDRESS_MEM_MASK);
+}
+
+static uint64_t intel_vmd_mb2_read(void *opaque, hwaddr addr, unsigned size)
+{
+    IntelVMDState *s = opaque;
+    PCIDevice *pdev = PCI_DEVICE(s);
+    hwaddr reg = (addr + VMD_MB2_REGS) & ~7ULL;
+    unsigned shift = (addr & 7) * 8;
+    uint64_t val = 0;
+
+    if (s->part->vmlock_shadow) {
+        bool en = pci_get_long(pdev->config + VMD_REG_VMLOCK) &
+                  VMD_VMLOCK_MB2_SHADOW;
+
+        /* Without the enable bit the shadow registers read 0. */
+        if (en && reg == VMD_MB2_REGS) {
+            val = intel_vmd_shadow_value(s, VMD_MEMBAR1);
+        } else if (en && reg == VMD_MB2_REGS + 8) {
+            val = intel_vmd_shadow_value(s, VMD_MEMBAR2);
+        }
+    } else if (s->part->bios_info) {
+        if (reg == VMD_28C1_SHADOW_MEMBAR1) {
+            val = intel_vmd_shadow_value(s, VMD_MEMBAR1);
+        } else if (reg == VMD_28C1_SHADOW_MEMBAR2) {
+            val = intel_vmd_shadow_value(s, VMD_MEMBAR2);
+        } else if (reg == VMD_28C1_BASE_ID) {
+            /* Segment 0, the bus start, device 0, function 0 */
+            val = (uint64_t)s->bus_start << 8;
+        }
+    }
+    if (size < 8) {
+        val = (val >> shift) & MAKE_64BIT_MASK(0, size * 8);
+    }
+    return val;
+}
+
+static void intel_vmd_mb2_write(void *opaque, hwaddr addr, uint64_t val,
+                                unsigned size)
+{
+    qemu_log_mask(LOG_GUEST_ERROR,
+                  "intel-vmd: write to read-only MEMBAR2 register 0x%"
+                  HWADDR_PRIx "\n", addr + VMD_MB2_REGS);
+}
+
+static const MemoryRegionOps intel_vmd_mb2_ops = {
+    .read = intel_vmd_mb2_read,
+    .write = intel_vmd_mb2_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 4,
+        .max_access_size = 8,
+    },
+};
+
+/*
+ * Child MSIs.  With remapping, the write names a VMD vector in the APIC
+ * destination ID field and raises that vector; without, it goes on
+ * unchanged as a message from the VMD.
+ */
+static MemTxResult intel_vmd_msi_write(void *opaque, hwaddr addr,
+                                       uint64_t val, unsigned size,
+                                       MemTxAttrs attrs)
+{
+    IntelVMDState *s = opaque;
+    PCIDevice *pdev = PCI_DEVICE(s);
+    unsigned int vector = (addr >> 12) & 0xff;
+
+    if (!intel_vmd_remapping(s)) {
+        attrs.requester_id = pci_requester_id(pdev);
+        address_space_stl_le(pci_get_address_space(pdev),
+                             VMD_MSI_BASE + addr, val, attrs, NULL);
+        return MEMTX_OK;
+    }
+    if (vector >= s->vectors) {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "intel-vmd: child MSI to vector %u of %u\n",
+                      vector, s->vectors);
+        return MEMTX_OK;
+    }
+    msix_notify(pdev, vector);
+    return MEMTX_OK;
+}
+
+static MemTxResult intel_vmd_msi_read(void *opaque, hwaddr addr,
+                                      uint64_t *val, unsigned size,
+                                      MemTxAttrs attrs)
+{
+    *val = 0;
+    return MEMTX_OK;
+}
+
+static const MemoryRegionOps intel_vmd_msi_ops = {
+    .read_with_attrs = intel_vmd_msi_read,
+    .write_with_attrs = intel_vmd_msi_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 4,
+        .max_access_size = 4,
+    },
+};
+
+static AddressSpace *intel_vmd_child_as(PCIBus *bus, void *opaque, int devfn)
+{
+    IntelVMDState *s = opaque;
+
+    return &s->dma_as;
+}
+
+static const PCIIOMMUOps intel_vmd_iommu_ops = {
+    .get_address_space = intel_vmd_child_as,
+};
+
+/* Legacy interrupts do not cross a VMD. */
+static void intel_vmd_set_irq(void *opaque, int irq_num, int level)
+{
+}
+
+static int intel_vmd_map_irq(PCIDevice *pdev, int pin)
+{
+    return pin;
+}
+
+static const IntelVMDPart *intel_vmd_find_part(uint16_t device_id)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(intel_vmd_parts); i++) {
+        if (intel_vmd_parts[i].device_id == device_id) {
+            return &intel_vmd_parts[i];
+        }
+    }
+    return NULL;
+}
+
+static bool intel_vmd_check_props(IntelVMDState *s, Error **errp)
+{
+    uint64_t regs_end = VMD_MB2_REGS;
+
+    if (!is_power_of_2(s->cfgbar_size) || s->cfgbar_size < 16 ||
+        s->cfgbar_size > 256 * MiB) {
+        error_setg(errp, "cfgbar-size must be a power of 2 from 16 B to "
+                   "256 MiB");
+        return false;
+    }
+    if (!is_power_of_2(s->membar1_size) || s->membar1_size < 4 * KiB ||
+        s->membar1_size > 2 * GiB) {
+        error_setg(errp, "membar1-size must be a power of 2 from 4 KiB to "
+                   "2 GiB");
+        return false;
+    }
+    if (s->part->vmlock_shadow) {
+        regs_end += VMD_MB2_SHADOW_SIZE;
+    } else if (s->part->bios_info) {
+        regs_end += VMD_28C1_REGS_SIZE;
+    }
+    if (!is_power_of_2(s->membar2_size) || s->membar2_size <= regs_end) {
+        error_setg(errp, "membar2-size must be a power of 2 above 0x%"
+                   PRIx64, regs_end);
+        return false;
+    }
+    if (s->bus_start != 0 && s->bus_start != 128 && s->bus_start != 224) {
+        error_setg(errp, "bus-start must be 0, 128 or 224");
+        return false;
+    }
+    if (s->bus_start && !s->part->bus_restrict && !s->part->bios_info) {
+        error_setg(errp, "device-id 0x%04x has no bus restrictions: "
+                   "bus-start must be 0", s->device_id);
+        return false;
+    }
+    if (s->vectors < (s->part->client ? 2 : 1) || s->vectors > 256) {
+        error_setg(errp, "vectors must be from %d to 256",
+                   s->part->client ? 2 : 1);
+        return false;
+    }
+    if (s->shadow && (s->host_membar1 & (s->membar1_size - 1) ||
+                      s->host_membar2 & (s->membar2_size - 1) ||
+                      s->host_membar1 + s->membar1_size > 4 * GiB)) {
+        error_setg(errp, "host-membar1 must be aligned and below 4 GiB, "
+                   "host-membar2 aligned");
+        return false;
+    }
+    return true;
+}
+
+static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
+{
+    IntelVMDState *s = INTEL_VMD(pdev);
+    const char *name = DEVICE(pdev)->id;
+    uint8_t *conf = pdev->config;
+    MemoryRegion *bm_root;
+
+    s->part = intel_vmd_find_part(s->device_id);
+    if (!s->part) {
+        error_setg(errp, "device-id 0x%04x is not a VMD Linux 7.3 knows",
+                   s->device_id);
+        return;
+    }
+    if (!s->vectors) {
+        s->vectors = s->part->client ? 17 : 32;
+    }
+    if (!intel_vmd_check_props(s, errp)) {
+        return;
+    }
+    if (!name || !*name) {
+        error_setg(errp, "intel-vmd needs an id: it names the private bus");
+        return;
+    }
+
+    pci_config_set_device_id(conf, s->device_id);
+    pci_config_set_class(conf, PCI_CLASS_STORAGE_RAID);
+    pci_set_word(conf + VMD_REG_VMCAP,
+                 s->part->bus_restrict ? VMD_VMCAP_BUS_RESTRICT : 0);
+    if (s->part->can_bypass) {
+        pci_set_word(pdev->wmask + VMD_REG_VMCONFIG, VMD_VMCONFIG_REMAP_DIS);
+    }
+    pci_set_long(conf + VMD_REG_VMLOCK,
+                 s->part->vmlock_shadow && s->shadow ?
+                 VMD_VMLOCK_MB2_SHADOW : 0);
+
+    if (pcie_endpoint_cap_init(pdev, VMD_EXP_CAP) < 0) {
+        error_setg(errp, "intel-vmd: cannot add the PCIe capability");
+        return;
+    }
+    if (s->part->vscap_shadow && s->shadow) {
+        /* What a hypervisor emulates for a passed-through VMD */
+        if (pci_add_capability(pdev, PCI_CAP_ID_VNDR, VMD_VSCAP,
+                               VMD_VSCAP_LEN, errp) < 0) {
+            return;
+        }
+        pci_set_byte(conf + VMD_VSCAP + 2, VMD_VSCAP_LEN);
+        pci_set_long(conf + VMD_VSCAP + 4, VMD_VSCAP_SHDW);
+        pci_set_quad(conf + VMD_VSCAP + 8,
+                     s->host_membar1 | PCI_BASE_ADDRESS_MEM_TYPE_32);
+        pci_set_quad(conf + VMD_VSCAP + 16,
+                     s->host_membar2 | PCI_BASE_ADDRESS_MEM_TYPE_64);
+    }
+
+    /* The private bus and its address spaces */
+    memory_region_init(&s->bus_mem, OBJECT(s), "intel-vmd-bus-mem",
+                       UINT64_MAX);
+    memory_region_init(&s->bus_io, OBJECT(s), "intel-vmd-bus-io", 64 * KiB);
+    object_initialize_child(OBJECT(s), "host", &s->host, TYPE_INTEL_VMD_HOST);
+    s->host.vmd = s;
+    s->bus = pci_root_bus_new(DEVICE(&s->host), name, &s->bus_mem,
+                              &s->bus_io, 0, TYPE_INTEL_VMD_BUS);
+    PCI_HOST_BRIDGE(&s->host)->bus = s->bus;
+    pci_bus_irqs(s->bus, intel_vmd_set_irq, s, PCI_NUM_PINS);
+    pci_bus_map_irqs(s->bus, intel_vmd_map_irq);
+    if (!sysbus_realize(SYS_BUS_DEVICE(&s->host), errp)) {
+        return;
+    }
+
+    /*
+     * Children's DMA: through what the VMD itself reaches (the IOMMU's
+     * address space for the VMD's requester ID, if any), gated by the
+     * VMD's Bus Master Enable, with the MSI window on top.
+     */
+    bm_root = pci_device_iommu_address_space(pdev)->root;
+    memory_region_init(&s->dma_root, OBJECT(s), "intel-vmd-dma", UINT64_MAX);
+    memory_region_init_alias(&s->dma_enable, OBJECT(s), "intel-vmd-dma-bme",
+                             bm_root, 0, memory_region_size(bm_root));
+    memory_region_set_enabled(&s->dma_enable, false);
+    memory_region_add_subregion_overlap(&s->dma_root, 0, &s->dma_enable, 0);
+    memory_region_init_io(&s->msi_window, OBJECT(s), &intel_vmd_msi_ops, s,
+                          "intel-vmd-msi", VMD_MSI_SIZE);
+    memory_region_add_subregion_overlap(&s->dma_root, VMD_MSI_BASE,
+                                        &s->msi_window, 1);
+    address_space_init(&s->dma_as, &s->dma_root, "intel-vmd-dma");
+    pci_setup_iommu(s->bus, &intel_vmd_iommu_ops, s);
+
+    /* BAR0: ECAM */
+    memory_region_init_io(&s->cfgbar, OBJECT(s), &intel_vmd_cfg_ops, s,
+                          "intel-vmd-cfgbar", s->cfgbar_size);
+    pci_register_bar(pdev, VMD_CFGBAR, PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64 |
+                     PCI_BASE_ADDRESS_MEM_PREFETCH, &s->cfgbar);
+
+    /* BAR2: a window onto the private bus */
+    memory_region_init_alias(&s->membar1, OBJECT(s), "intel-vmd-membar1",
+                             &s->bus_mem, 0, s->membar1_size);
+    pci_register_bar(pdev, VMD_MEMBAR1, PCI_BASE_ADDRESS_SPACE_MEMORY,
+                     &s->membar1);
+
+    /* BAR4: MSI-X table and PBA, registers, then the window */
+    memory_region_init(&s->membar2, OBJECT(s), "intel-vmd-membar2",
+                       s->membar2_size);
+    memory_region_init_alias(&s->membar2_window, OBJECT(s),
+                             "intel-vmd-membar2-window", &s->bus_mem, 0,
+                             s->membar2_size);
+    memory_region_add_subregion_overlap(&s->membar2, 0, &s->membar2_window,
+                                        -1);
+    if (s->part->vmlock_shadow || s->part->bios_info) {
+        memory_region_init_io(&s->membar2_regs, OBJECT(s), &intel_vmd_mb2_ops,
+                              s, "intel-vmd-membar2-regs",
+                              s->part->bios_info ? VMD_28C1_REGS_SIZE :
+                              VMD_MB2_SHADOW_SIZE);
+        memory_region_add_subregion(&s->membar2, VMD_MB2_REGS,
+                                    &s->membar2_regs);
+    }
+    pci_register_bar(pdev, VMD_MEMBAR2, PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64, &s->membar2);
+    if (msix_init(pdev, s->vectors, &s->membar2, VMD_MEMBAR2, VMD_MSIX_TABLE,
+                  &s->membar2, VMD_MEMBAR2, VMD_MSIX_PBA, VMD_MSIX_CAP,
+                  errp) < 0) {
+        return;
+    }
+    for (unsigned int i = 0; i < s->vectors; i++) {
+        msix_vector_use(pdev, i);
+    }
+}
+
+static void intel_vmd_exit(PCIDevice *pdev)
+{
+    IntelVMDState *s = INTEL_VMD(pdev);
+
+    msix_uninit(pdev, &s->membar2, &s->membar2);
+    address_space_destroy(&s->dma_as);
+}
+
+static void intel_vmd_reset(DeviceState *dev)
+{
+    IntelVMDState *s = INTEL_VMD(dev);
+    PCIDevice *pdev = PCI_DEVICE(dev);
+    uint16_t vmconfig = 0;
+    bool bypass;
+
+    /* What firmware leaves in VMCONFIG: the bus start and the MSI mode. */
+    if (s->part->bus_restrict) {
+        vmconfig |= (s->bus_start == 0 ? 0 : s->bus_start == 128 ? 1 : 2)
+                    << VMD_VMCONFIG_BUS_SHIFT;
+    }
+    /*
+     * Linux never writes 28C1's VMCONFIG: firmware picks its mode, which
+     * by default matches what the driver will choose (bypass on bare metal).
+     */
+    bypass = s->bios_bypass == ON_OFF_AUTO_ON ||
+             (s->bios_bypass == ON_OFF_AUTO_AUTO && s->part->bios_info &&
+              !s->shadow);
+    if (s->part->can_bypass && bypass) {
+        vmconfig |= VMD_VMCONFIG_REMAP_DIS;
+    }
+    pci_set_word(pdev->config + VMD_REG_VMCONFIG, vmconfig);
+    intel_vmd_update_windows(s);
+}
+
+static const VMStateDescription vmstate_intel_vmd = {
+    .name = TYPE_INTEL_VMD,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_PCI_DEVICE(parent_obj, IntelVMDState),
+        VMSTATE_MSIX(parent_obj, IntelVMDState),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const Property intel_vmd_properties[] = {
+    DEFINE_PROP_UINT16("device-id", IntelVMDState, device_id, 0x28c0),
+    DEFINE_PROP_SIZE("cfgbar-size", IntelVMDState, cfgbar_size, 32 * MiB),
+    DEFINE_PROP_SIZE("membar1-size", IntelVMDState, membar1_size, 32 * MiB),
+    DEFINE_PROP_SIZE("membar2-size", IntelVMDState, membar2_size, 64 * MiB),
+    DEFINE_PROP_UINT32("vectors", IntelVMDState, vectors, 0),
+    DEFINE_PROP_UINT8("bus-start", IntelVMDState, bus_start, 0),
+    DEFINE_PROP_BOOL("shadow", IntelVMDState, shadow, false),
+    DEFINE_PROP_UINT64("host-membar1", IntelVMDState, host_membar1,
+                       0xc0000000ULL),
+    DEFINE_PROP_UINT64("host-membar2", IntelVMDState, host_membar2,
+                       0x4000000000ULL),
+    DEFINE_PROP_ON_OFF_AUTO("bios-msi-bypass", IntelVMDState, bios_bypass,
+                            ON_OFF_AUTO_AUTO),
+};
+
+static void intel_vmd_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+
+    k->realize = intel_vmd_realize;
+    k->exit = intel_vmd_exit;
+    k->config_write = intel_vmd_write_config;
+    k->vendor_id = PCI_VENDOR_ID_INTEL;
+    k->device_id = 0x28c0;
+    k->class_id = PCI_CLASS_STORAGE_RAID;
+    k->revision = 0;
+    dc->desc = "Intel Volume Management Device";
+    dc->vmsd = &vmstate_intel_vmd;
+    device_class_set_legacy_reset(dc, intel_vmd_reset);
+    device_class_set_props(dc, intel_vmd_properties);
+    set_bit(DEVICE_CATEGORY_BRIDGE, dc->categories);
+    /* Its private bus is not hot-unpluggable with it */
+    dc->hotpluggable = false;
+}
+
+static const TypeInfo intel_vmd_types[] = {
+    {
+        .name          = TYPE_INTEL_VMD_BUS,
+        .parent        = TYPE_PCIE_BUS,
+        .class_init    = intel_vmd_bus_class_init,
+    },
+    {
+        .name          = TYPE_INTEL_VMD_HOST,
+        .parent        = TYPE_PCI_HOST_BRIDGE,
+        .instance_size = sizeof(IntelVMDHost),
+        .class_init    = intel_vmd_host_class_init,
+    },
+    {
+        .name          = TYPE_INTEL_VMD,
+        .parent        = TYPE_PCI_DEVICE,
+        .instance_size = sizeof(IntelVMDState),
+        .class_init    = intel_vmd_class_init,
+        .interfaces = (InterfaceInfo[]) {
+            { INTERFACE_PCIE_DEVICE },
+            { }
+        },
+    },
+};
+
+DEFINE_TYPES(intel_vmd_types)

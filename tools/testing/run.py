@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""`make run`: boots the test VM, loads vmd_rs, shows what it bound to,
+and powers off."""
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import vmtest  # noqa: E402
+
+
+def main():
+    res = vmtest.run(os.path.join(HERE, "guest", "show.sh"), name="make run", timeout=300)
+    # Show what the guest printed, without the kernel console noise.
+    try:
+        with open(os.path.join(res.outdir, "ktap")) as fh:
+            sys.stdout.write(fh.read())
+    except OSError:
+        sys.stdout.write(res.output)
+    passed, failed = vmtest.report(res)
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
