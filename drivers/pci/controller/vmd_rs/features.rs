@@ -10,8 +10,6 @@
 pub(crate) struct Features(u32);
 
 impl Features {
-    /// No feature.
-    pub(crate) const NONE: Self = Self(0);
     /// VMLOCK bit 1 enables MEMBAR2 shadow registers with the host's MEMBAR addresses.
     pub(crate) const MEMBAR_SHADOW: Self = Self(1 << 0);
     /// VMCAP/VMCONFIG restrict the bus numbers to start at 0, 128 or 224.
@@ -41,11 +39,6 @@ impl Features {
         Self(self.0 | other.0)
     }
 
-    /// `self` without the bits of `other`.
-    pub(crate) const fn without(self, other: Self) -> Self {
-        Self(self.0 & !other.0)
-    }
-
     /// Whether every bit of `other` is in `self`.
     pub(crate) const fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
@@ -56,40 +49,3 @@ impl Features {
         self.0
     }
 }
-
-/// One supported part: its PCI device ID and what it can do.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Part {
-    /// PCI device ID (vendor is always Intel).
-    pub(crate) device: u16,
-    /// What this part can do.
-    pub(crate) features: Features,
-}
-
-/// Every part the C driver of Linux 7.3 supports, in its table's order.
-pub(crate) const PARTS: [Part; 14] = [
-    Part { device: 0x201d, features: Features::MEMBAR_SHADOW_VSCAP },
-    Part {
-        device: 0x28c0,
-        features: Features::MEMBAR_SHADOW
-            .with(Features::BUS_RESTRICTIONS)
-            .with(Features::CAN_BYPASS_MSI_REMAP),
-    },
-    Part {
-        device: 0x28c1,
-        features: Features::MEMBAR_SHADOW
-            .with(Features::CAN_BYPASS_MSI_REMAP)
-            .with(Features::USE_BIOS_INFO),
-    },
-    Part { device: 0x467f, features: Features::CLIENT },
-    Part { device: 0x4c3d, features: Features::CLIENT },
-    Part { device: 0xa77f, features: Features::CLIENT },
-    Part { device: 0x7d0b, features: Features::CLIENT.with(Features::INTERRUPT_QUIRK) },
-    Part { device: 0xad0b, features: Features::CLIENT.with(Features::INTERRUPT_QUIRK) },
-    Part { device: 0x9a0b, features: Features::CLIENT },
-    Part { device: 0xb60b, features: Features::CLIENT },
-    Part { device: 0xb06f, features: Features::CLIENT },
-    Part { device: 0xb07f, features: Features::CLIENT },
-    Part { device: 0xd70b, features: Features::CLIENT },
-    Part { device: 0xd73b, features: Features::CLIENT },
-];
