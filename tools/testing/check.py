@@ -17,6 +17,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
+import machines  # noqa: E402
 import vmtest  # noqa: E402
 
 # The 14 VMD device IDs of Linux 7.3's vmd.c: an oracle independent of the
@@ -99,6 +100,11 @@ def main():
         r.vm("module load/unload", "module_load.sh", timeout=300)
     elif r.wanted("module load/unload"):
         r.result("module load/unload: not run, the module did not build", False)
+
+    # The emulated VMD, proven by the in-tree C driver.
+    for m in (machines.MIXED, machines.IOMMU):
+        r.vm(f"C driver on {m.name}", "vmd_cases.sh", args=["vmd"], machine=m,
+             timeout=900)
 
     print(f"# make check took {time.monotonic() - start:.0f} s")
     print(f"{r.passed} passed, {r.failed} failed")

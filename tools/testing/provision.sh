@@ -166,6 +166,8 @@ kernel() {
 		"$ROOT/tools/testing/kernel/build.sh" "$KSRC" "$KDIR" "$flavour" "$KVER_DEB"
 	fi
 	ln -sfn "$KDIR" "$CACHE/kernel/$flavour"
+	# Older builds of this flavour are gigabytes of dead weight.
+	find "$CACHE/kernel" -maxdepth 1 -name "$flavour-*" ! -name "$flavour-$key" -exec rm -rf {} +
 }
 
 # QEMU with the emulated VMD, from trixie's source package.
@@ -187,6 +189,7 @@ qemu() {
 	key=$({
 		echo "$ver"
 		cat "$ROOT/tools/testing/qemu/intel_vmd.c" "$ROOT/tools/testing/qemu/devices.mak" \
+			"$ROOT/tools/testing/qemu/trace-events" \
 			"$ROOT/tools/testing/qemu/build.sh"
 	} | sha256sum | cut -c1-16)
 	if [ ! -f "$CACHE/qemu/build-$key/.vmd-rs-built" ]; then
@@ -195,6 +198,8 @@ qemu() {
 			"$CACHE/qemu/build-$key"
 	fi
 	ln -sfn "build-$key/build" "$CACHE/qemu/current"
+	# Older builds are dead weight.
+	find "$CACHE/qemu" -maxdepth 1 -name 'build-*' ! -name "build-$key" -exec rm -rf {} +
 	# Option ROMs for -kernel boot (linuxboot_dma.bin, ...) from bookworm's
 	# qemu-system-data, unpacked, not installed.
 	if [ ! -f "$CACHE/qemu/firmware/.unpacked" ]; then

@@ -19,14 +19,16 @@ start=$(date +%s)
 cp -a "$SRC_ORIG" "$OUT/src"
 SRC=$OUT/src
 cp "$HERE/intel_vmd.c" "$SRC/hw/pci-host/intel_vmd.c"
+cat "$HERE/trace-events" >>"$SRC/hw/pci-host/trace-events"
 cat >>"$SRC/hw/pci-host/Kconfig" <<'KCONFIG'
 
 config INTEL_VMD
     bool
     depends on PCI_EXPRESS && MSI_NONBROKEN
 KCONFIG
-echo "pci_ss.add(when: 'CONFIG_INTEL_VMD', if_true: files('intel_vmd.c'))" \
-	>>"$SRC/hw/pci-host/meson.build"
+# Next to its relatives, before the source set is used.
+sed -i "/CONFIG_PCI_EXPRESS_DESIGNWARE/a pci_ss.add(when: 'CONFIG_INTEL_VMD', if_true: files('intel_vmd.c'))" \
+	"$SRC/hw/pci-host/meson.build"
 cp "$HERE/devices.mak" "$SRC/configs/devices/x86_64-softmmu/vmd-rs.mak"
 
 mkdir -p "$OUT/build"

@@ -44,6 +44,7 @@
 #include "hw/sysbus.h"
 #include "migration/vmstate.h"
 #include "qom/object.h"
+#include "trace.h"
 
 #define TYPE_INTEL_VMD          "intel-vmd"
 #define TYPE_INTEL_VMD_HOST     "intel-vmd-host"
@@ -380,17 +381,21 @@ static MemTxResult intel_vmd_msi_write(void *opaque, hwaddr addr,
     unsigned int vector = (addr >> 12) & 0xff;
 
     if (!intel_vmd_remapping(s)) {
+        trace_intel_vmd_msi_bypass(attrs.requester_id, VMD_MSI_BASE + addr,
+                                   val);
         attrs.requester_id = pci_requester_id(pdev);
         address_space_stl_le(pci_get_address_space(pdev),
                              VMD_MSI_BASE + addr, val, attrs, NULL);
         return MEMTX_OK;
     }
     if (vector >= s->vectors) {
+        trace_intel_vmd_msi_bad_vector(attrs.requester_id, vector, s->vectors);
         qemu_log_mask(LOG_GUEST_ERROR,
                       "intel-vmd: child MSI to vector %u of %u\n",
                       vector, s->vectors);
         return MEMTX_OK;
     }
+    trace_intel_vmd_msi_remap(attrs.requester_id, vector);
     msix_notify(pdev, vector);
     return MEMTX_OK;
 }
@@ -575,6 +580,12 @@ static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
     memory_region_add_subregion_overlap(&s->dma_root, 0, &s->dma_enable, 0);
     memory_region_init_io(&s->msi_window, OBJECT(s), &intel_vmd_msi_ops, s,
                           "intel-vmd-msi", VMD_MSI_SIZE);
+    /*
+     * A child may signal an MSI from inside a config write that came in
+     * through our CFGBAR (a root port's command-completed event does): that
+     * is not the re-entrancy the guard protects against.
+     */
+    s->msi_window.disable_reentrancy_guard = true;
     memory_region_add_subregion_overlap(&s->dma_root, VMD_MSI_BASE,
                                         &s->msi_window, 1);
     address_space_init(&s->dma_as, &s->dma_root, "intel-vmd-dma");

@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest-side helpers for the VMD tests (sourced after ktap.sh).
+
+# The PCI domain (hex, e.g. 10000) a VMD at $1 created, from its "domain" link.
+vmd_domain() {
+	local l
+	# The link points at the root bus's pci_bus device, ".../pci_bus/10000:00".
+	l=$(readlink "/sys/bus/pci/devices/$1/domain" 2>/dev/null) || return 1
+	l=${l##*/}
+	echo "${l%%:*}"
+}
+
+# Block devices (nvmeXnY) of NVMe controllers behind the VMD at $1.
+vmd_disks() {
+	local b
+	for b in /sys/block/nvme*; do
+		[ -e "$b" ] || continue
+		case $(readlink -f "$b") in
+		*"/$1/pci"*) echo "${b##*/}" ;;
+		esac
+	done
+}
+
+# The PCI address of the controller behind block device $1.
+disk_pci() {
+	local p
+	p=$(readlink -f "/sys/block/$1/device/device")
+	echo "${p##*/}"
+}
+
+# IRQ numbers of a PCI device's MSI/MSI-X vectors, ascending.
+pci_irqs() {
+	ls "/sys/bus/pci/devices/$1/msi_irqs" 2>/dev/null | sort -n
+}
+
+# Sum of the interrupt counts of the IRQs given as arguments.
+irq_sum() {
+	local want=" $* "
+	awk -v want="$want" '
+		{ n = $1; sub(":", "", n) }
+		index(want, " " n " ") {
+			for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i
+		}
+		END { print s + 0 }' /proc/interrupts
+}
+
+# The chip name /proc/interrupts shows for IRQ $1.
+irq_chip() {
+	awk -v n="$1:" '$1 == n {
+		for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++);
+		print $i }' /proc/interrupts
+}
+
+# fio write + crc32c verify on /dev/$1, $2 bytes.
+fio_verify() {
+	fio --name=verify --filename="/dev/$1" --rw=write --bs=64k --size="$2" \
+		--ioengine=libaio --direct=1 --iodepth=8 --verify=crc32c \
+		--do_verify=1 --verify_fatal=1 --output-format=terse \
+		--minimal >/tmp/fio.$1 2>&1
+	local rc=$?
+	[ $rc -eq 0 ] || cat /tmp/fio.$1
+	return $rc
+}
+
+# Waits up to $2 seconds for command $1 (a string) to succeed.
+wait_for() {
+	local i
+	for i in $(seq "$(($2 * 2))"); do
+		eval "$1" && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+# Asks the host to run a QEMU monitor (HMP) command; waits for it.
+HOST_REQ=0
+host_monitor() {
+	HOST_REQ=$((HOST_REQ + 1))
+	echo "$*" >"$OUT/.req-$HOST_REQ.tmp"
+	mv "$OUT/.req-$HOST_REQ.tmp" "$OUT/req-$HOST_REQ"
+	wait_for "test -e '$OUT/done-$HOST_REQ'" 60 || return 1
+	cat "$OUT/done-$HOST_REQ"
+}
