@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The emulated-VMD cases, for either driver.  Usage:
-#   vmd_cases.sh <vmd|vmd_rs> <manifest> [module parameters...]
+#   vmd_cases.sh <vmd|vmd_rs> <manifest> [--no-reload] [module parameters...]
 # The manifest has one line per VMD:
 #   name bdf device-id nvme-count bus-start shadow expected-mode client hotplug
 . "$(dirname "$0")/ktap.sh"
@@ -11,6 +11,11 @@
 DRV=$1
 MANIFEST=$2
 shift 2
+RELOAD=1
+if [ "${1:-}" = --no-reload ]; then
+	RELOAD=0
+	shift
+fi
 PARAMS="$*"
 IO_SIZE=${IO_SIZE:-64M}
 
@@ -37,7 +42,8 @@ count_disks() {
 	echo "$n"
 }
 
-ktap_header "$((nvmds * 5 + 7))"
+nhot=$(awk '$9 == 1' "$MANIFEST" | wc -l)
+ktap_header "$((nvmds * 6 + 3 + RELOAD * 2 + (nhot > 0 ? 2 : 0)))"
 
 ktap_check "load $DRV" load_driver
 wait_for "[ \$(count_disks) -ge $total_nvme ]" 120
@@ -60,10 +66,26 @@ while read -r name bdf id nvme bstart shadow mode client hotplug; do
 	# The tree: root ports on the bus start, an NVMe below each.
 	bus=$(printf '%02x' "$bstart")
 	rps=$(lspci -D -s "$dom:$bus:" -d ::0604 2>/dev/null | wc -l)
-	nvmes=$(lspci -D -s "$dom:" -d ::0108 2>/dev/null | wc -l)
+	nvmes=$(lspci -D -d ::0108 2>/dev/null | grep -c "^$dom:")
 	ktap_result "$([ "$rps" -ge "$nvme" ] && [ "$nvmes" -eq "$nvme" ]; echo $?)" \
 		"$tag: $nvme root port(s) on bus $bus and $nvme NVMe in domain $dom" \
-		"root ports on $dom:$bus: $rps, NVMe in $dom: $nvmes" "$(lspci -D -s "$dom:")"
+		"root ports on $dom:$bus: $rps, NVMe in $dom: $nvmes" "$(lspci -D | grep "^$dom:")"
+
+	# The BIOS PM quirk of client parts enables ASPM on their links; other
+	# parts leave the links as firmware did.  QEMU hardwires LNKCTL's ASPM
+	# bits to 0, so what shows the quirk is the kernel's link state.
+	aspm=""
+	for d in $(vmd_disks "$bdf"); do
+		aspm="$aspm $(cat "/sys/bus/pci/devices/$(disk_pci "$d")/link/l0s_aspm" 2>/dev/null || echo none)"
+	done
+	if [ "$client" = 1 ]; then
+		ok=$(echo "$aspm" | grep -qvE '(^| )(0|none)( |$)' && [ -n "$aspm" ]; echo $?)
+		what="BIOS PM quirk enabled ASPM L0s on the NVMe links"
+	else
+		ok=$(echo "$aspm" | grep -qvE '(^| )(1|none)( |$)' && [ -n "$aspm" ]; echo $?)
+		what="no PM quirk: ASPM L0s left off"
+	fi
+	ktap_result "$ok" "$tag: $what" "l0s_aspm of the NVMe links:$aspm"
 
 	# The MSI mode: remapping gives the VMD its own vectors; bypass none.
 	vmd_irqs=$(pci_irqs "$bdf")
@@ -124,15 +146,17 @@ done <"$MANIFEST"
 ktap_result "$shadow_ok" "shadow VMDs ($shadow_n) translate their windows (bus address != CPU address)"
 
 # Unload after IO, load again: everything comes back.
-ktap_check "unload $DRV after IO" unload_driver
-gone=0
-for dom in $domains; do
-	[ -z "$(ls /sys/bus/pci/devices | grep "^$dom:")" ] || gone=1
-done
-load_driver
-wait_for "[ \$(count_disks) -ge $total_nvme ]" 120
-back=$([ "$gone" = 0 ] && [ "$(count_disks)" -eq "$total_nvme" ]; echo $?)
-ktap_result "$back" "load $DRV again: domains went away and all namespaces came back"
+if [ "$RELOAD" = 1 ]; then
+	ktap_check "unload $DRV after IO" unload_driver
+	gone=0
+	for dom in $domains; do
+		[ -z "$(ls /sys/bus/pci/devices | grep "^$dom:")" ] || gone=1
+	done
+	load_driver
+	wait_for "[ \$(count_disks) -ge $total_nvme ]" 120
+	back=$([ "$gone" = 0 ] && [ "$(count_disks)" -eq "$total_nvme" ]; echo $?)
+	ktap_result "$back" "load $DRV again: domains went away and all namespaces came back"
+fi
 # Hotplug last: pciehp of 7.3 trips lockdep on hot-add (a known upstream
 # report, pci_rescan_remove_lock vs reset_lock), which turns lockdep off for
 # the rest of the boot.
@@ -151,9 +175,6 @@ if [ -n "$hname" ]; then
 	wait_for "[ \$(vmd_disks $hbdf | wc -l) -eq $before ]" 60
 	ktap_result "$([ "$(vmd_disks "$hbdf" | wc -l)" -eq "$before" ]; echo $?)" \
 		"$hname: hot-removed NVMe goes away"
-else
-	ktap_result 1 "hotplug: no VMD with a hotplug port in this machine"
-	ktap_result 1 "hotplug: not run"
 fi
 
 ktap_done
