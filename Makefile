@@ -4,7 +4,7 @@
 # `make run` and `make check` install and build what they need first.
 # Kbuild (not this file) describes the module to the kernel's build.
 
-CACHE ?= $(HOME)/.cache/vmd-rs
+CACHE ?= $(or $(VMD_RS_CACHE),$(HOME)/.cache/vmd-rs)
 export VMD_RS_CACHE := $(CACHE)
 LLVM_SUFFIX := -19
 KDIR ?= $(CACHE)/kernel/debug

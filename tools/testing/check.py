@@ -98,6 +98,8 @@ def main():
 
     if built:
         r.vm("module load/unload", "module_load.sh", timeout=300)
+        r.vm("vmd_rs decodes like the C driver", "rs_decode.sh", machine=machines.MIXED,
+             timeout=600)
     elif r.wanted("module load/unload"):
         r.result("module load/unload: not run, the module did not build", False)
 

@@ -8,21 +8,35 @@
 //! VMD's own MSI-X vectors.  See Documentation/vmd_rs.rst.
 
 use kernel::{
-    device::Core,
-    io::Io,
+    device::{
+        Bound,
+        Core, //
+    },
+    io::{
+        register::Array,
+        Io, //
+    },
     pci,
     prelude::*, //
 };
 
 mod features;
+mod layout;
+mod regs;
 
 use features::Features;
+use layout::Buses;
 
 /// BAR numbers of the VMD's own resources.
 const CFGBAR: u32 = 0;
+const MEMBAR1: u32 = 2;
+const MEMBAR2: u32 = 4;
 
-/// ECAM gives every bus 1 MiB of config space.
-const ECAM_BUS_SHIFT: u32 = 20;
+/// PCI capability list: pointer, and the vendor-specific capability ID.
+const PCI_CAPABILITY_LIST: usize = 0x34;
+const PCI_CAP_ID_VNDR: u8 = 0x09;
+/// "SHDW": a hypervisor's vendor capability with the host's MEMBAR addresses.
+const VSCAP_SHDW: u32 = 0x5348_4457;
 
 /// Declares the supported parts once: the PCI ID table and [`PARTS`].
 macro_rules! vmd_parts {
@@ -65,6 +79,139 @@ struct VmdDriver;
 /// Per-device state (none yet: probe refuses until the VMD domain exists).
 struct Vmd;
 
+/// How child MSIs reach the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MsiMode {
+    /// Through the VMD's own vectors, demultiplexed by the driver.
+    Remap,
+    /// Straight to the CPU.
+    Bypass,
+}
+
+/// What probe learns from the hardware before it creates the domain.
+struct Layout {
+    buses: Buses,
+    /// CPU minus bus address of the MEMBAR1 and MEMBAR2 windows.
+    offsets: [u64; 2],
+    /// Start of the child window in MEMBAR2.
+    membar2_window: u64,
+    mode: MsiMode,
+}
+
+impl Layout {
+    /// A non-zero offset means a passthrough guest's view of the VMD.
+    fn in_guest(&self) -> bool {
+        self.offsets != [0, 0]
+    }
+}
+
+/// Finds capability `id` in `pdev`'s config space.
+fn find_capability(pdev: &pci::Device<Bound>, id: u8) -> Option<usize> {
+    let config = pdev.config_space();
+    let mut pos = config.try_read8(PCI_CAPABILITY_LIST).ok()? & !3;
+    // A looping list must not hang probe: at most 48 capabilities fit.
+    for _ in 0..48 {
+        if pos < 0x40 {
+            return None;
+        }
+        let header = config.try_read16(usize::from(pos)).ok()?;
+        if header & 0xff == u16::from(id) {
+            return Some(usize::from(pos));
+        }
+        pos = (header >> 8) as u8 & !3;
+    }
+    None
+}
+
+/// Reads the host's MEMBAR addresses from the "SHDW" capability, if any.
+fn vscap_shadow(pdev: &pci::Device<Bound>) -> Result<Option<[u64; 2]>> {
+    let Some(pos) = find_capability(pdev, PCI_CAP_ID_VNDR) else {
+        return Ok(None);
+    };
+    let config = pdev.config_space();
+    if config.try_read32(pos + 4)? != VSCAP_SHDW {
+        return Ok(None);
+    }
+    let quad = |off: usize| -> Result<u64> {
+        Ok(u64::from(config.try_read32(pos + off)?)
+            | (u64::from(config.try_read32(pos + off + 4)?) << 32))
+    };
+    Ok(Some([quad(8)?, quad(16)?]))
+}
+
+impl VmdDriver {
+    /// Reads bus numbers, shadow registers and MSI capability as the part's
+    /// features say they are found.
+    fn layout(pdev: &pci::Device<Bound>, features: Features) -> Result<Layout> {
+        let config = pdev.config_space();
+        let cfgbar_size = pdev.resource_len(CFGBAR)?;
+        let bars = [pdev.resource_start(MEMBAR1)?, pdev.resource_start(MEMBAR2)?];
+        let mut start = 0;
+        let mut shadow = None;
+
+        if features.contains(Features::USE_BIOS_INFO) {
+            // Firmware's own registers in MEMBAR2; mapped only while read.
+            let bar4 = pdev.iomap_region_sized::<{ regs::MEMBAR2_REGS_END }>(MEMBAR2, c"vmd_rs")?;
+            let half = |i| u64::from(bar4.read(regs::BIOS_SHADOW::at(i)).value().get());
+            let phys = [half(0) | half(1) << 32, half(2) | half(3) << 32];
+            start = bar4.read(regs::BIOS_BASE_ID).bus().get() as u8;
+            // A zero shadow register means firmware left no address.
+            shadow = Some([
+                if phys[0] != 0 { phys[0] } else { bars[0] },
+                if phys[1] != 0 { phys[1] } else { bars[1] },
+            ]);
+        } else if features.contains(Features::MEMBAR_SHADOW) {
+            if config.read(regs::VMLOCK).membar2_shadow().into() {
+                let bar4 =
+                    pdev.iomap_region_sized::<{ regs::MEMBAR2_REGS_END }>(MEMBAR2, c"vmd_rs")?;
+                let half = |i| u64::from(bar4.read(regs::MB2_SHADOW::at(i)).value().get());
+                shadow = Some([half(0) | half(1) << 32, half(2) | half(3) << 32]);
+            }
+        } else if features.contains(Features::MEMBAR_SHADOW_VSCAP) {
+            shadow = vscap_shadow(pdev)?;
+        }
+
+        if features.contains(Features::BUS_RESTRICTIONS)
+            && bool::from(config.read(regs::VMCAP).bus_restrict())
+        {
+            let range = config.read(regs::VMCONFIG).bus_range().get() as u8;
+            start = layout::bus_start_from_vmconfig(range).ok_or_else(|| {
+                dev_err!(pdev, "unknown bus offset setting {}\n", range);
+                ENODEV
+            })?;
+        }
+
+        let absolute = features.contains(Features::USE_BIOS_INFO);
+        let buses = Buses::new(start, cfgbar_size, absolute).ok_or_else(|| {
+            dev_err!(
+                pdev,
+                "CFGBAR of {} bytes holds no bus of a domain starting at {:#x}\n",
+                cfgbar_size,
+                start
+            );
+            ENOMEM
+        })?;
+        let offsets = match shadow {
+            Some(phys) => [
+                layout::window_offset(bars[0], phys[0]),
+                layout::window_offset(bars[1], phys[1]),
+            ],
+            None => [0, 0],
+        };
+        let mut layout = Layout {
+            buses,
+            offsets,
+            membar2_window: layout::membar2_window(features),
+            mode: MsiMode::Remap,
+        };
+        // Bypass only where the part can and the VMD is not a guest's.
+        if features.contains(Features::CAN_BYPASS_MSI_REMAP) && !layout.in_guest() {
+            layout.mode = MsiMode::Bypass;
+        }
+        Ok(layout)
+    }
+}
+
 impl pci::Driver for VmdDriver {
     type IdInfo = Features;
     type Data<'bound> = Vmd;
@@ -78,24 +225,26 @@ impl pci::Driver for VmdDriver {
         let features = *info.ok_or(ENODEV)?;
 
         pdev.enable_device_mem()?;
-        let cfgbar = pdev.iomap_region(CFGBAR, c"vmd_rs")?;
-        let buses = cfgbar.size() >> ECAM_BUS_SHIFT;
+        let layout = Self::layout(pdev, features)?;
         dev_info!(
             pdev,
-            "VMD {:04x}: features {:#x}, CFGBAR {} KiB ({} buses), vendor/device {:08x}\n",
+            "VMD {:04x}: features {:#x}, buses {:02x}-{:02x}, MEMBAR2 window at +{:#x}, \
+             offsets {:#x}/{:#x} ({}), MSI {}\n",
             pdev.device_id(),
             features.bits(),
-            cfgbar.size() >> 10,
-            buses,
-            cfgbar.try_read32(0).unwrap_or(!0),
-        );
-        dev_info!(
-            pdev,
-            "MSI remap bypass {}\n",
-            if features.contains(Features::CAN_BYPASS_MSI_REMAP) {
-                "possible"
+            layout.buses.start,
+            layout.buses.end,
+            layout.membar2_window,
+            layout.offsets[0],
+            layout.offsets[1],
+            if layout.in_guest() {
+                "guest"
             } else {
-                "impossible"
+                "bare metal"
+            },
+            match layout.mode {
+                MsiMode::Remap => "remap",
+                MsiMode::Bypass => "bypass",
             }
         );
         dev_info!(
