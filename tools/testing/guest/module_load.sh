@@ -1,15 +1,26 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# vmd_rs loads and unloads cleanly, many times in one boot.
+# vmd_rs loads and unloads cleanly, many times in one boot, and its KUnit
+# suites (run by KUnit on every load) pass.
 . "$(dirname "$0")/ktap.sh"
 KO=${KO:-$REPO/vmd_rs.ko}
 CYCLES=${CYCLES:-20}
+SUITES="vmd_rs_parts vmd_rs_layout vmd_rs_raw_spinlock"
 
-ktap_header 3
+ktap_header "$((3 + $(echo $SUITES | wc -w)))"
 
+dmesg -C
 ktap_check "insmod registers the vmd_rs PCI driver" \
 	bash -c "insmod '$KO' && test -d /sys/bus/pci/drivers/vmd_rs && test -d /sys/module/vmd_rs"
+for s in $SUITES; do
+	line=$(dmesg | grep -E "\] (not )?ok [0-9]+ $s\$")
+	case $line in
+	*"] ok "*) ktap_result 0 "KUnit: $s" ;;
+	*) ktap_result 1 "KUnit: $s" "${line:-suite did not run}" \
+		"$(dmesg | grep -A2 -E "not ok|# $s" | head -20)" ;;
+	esac
+done
 ktap_check "rmmod unregisters it" \
 	bash -c "rmmod vmd_rs && ! test -e /sys/bus/pci/drivers/vmd_rs && ! test -e /sys/module/vmd_rs"
 

@@ -20,6 +20,9 @@ use kernel::{
     prelude::*, //
 };
 
+#[path = "../../../../rust/kernel_ext/mod.rs"]
+mod kernel_ext;
+
 mod features;
 mod layout;
 mod regs;

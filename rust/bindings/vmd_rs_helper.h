@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What vmd_rs needs from C that the kernel crate's bindings lack: bindgen
+ * turns this header into rust/bindings/generated.rs at build time, with the
+ * kernel's own C flags (see Kbuild).
+ */
+#ifndef VMD_RS_HELPER_H
+#define VMD_RS_HELPER_H
+
+/* In vmd.c's order: pci-acpi.h needs pci.h first. */
+#include <linux/pci.h>
+#include <linux/irqchip/irq-msi-lib.h>
+#include <linux/lockdep.h>
+#include <linux/msi.h>
+#include <linux/pci-acpi.h>
+#include <linux/spinlock.h>
+
+/* rust/helpers.c */
+void vmd_rs_raw_spin_lock_init(raw_spinlock_t *lock, const char *name,
+			       struct lock_class_key *key);
+unsigned long vmd_rs_raw_spin_lock_irqsave(raw_spinlock_t *lock);
+bool vmd_rs_raw_spin_trylock_irqsave(raw_spinlock_t *lock,
+				     unsigned long *flags);
+void vmd_rs_raw_spin_unlock_irqrestore(raw_spinlock_t *lock,
+				       unsigned long flags);
+void vmd_rs_raw_spin_assert_is_held(raw_spinlock_t *lock);
+
+#endif /* VMD_RS_HELPER_H */
