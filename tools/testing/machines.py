@@ -36,27 +36,29 @@ class Vmd:
             return "remap"
         return "remap" if msi_remap == "on" else "bypass"
 
+    def _port(self, imgdir, port, drive, chassis, slot, size, extra=""):
+        """A root port on the VMD's bus and a drive (sparse file) for an NVMe."""
+        img = os.path.join(imgdir, f"{drive}.img")
+        with open(img, "wb") as fh:
+            fh.truncate(size)
+        return [f"-device pcie-root-port,id={port},bus={self.name},"
+                f"chassis={chassis},slot={slot},addr=0x{slot:x}{extra}",
+                f"-drive if=none,id={drive},file={img},format=raw"]
+
     def qemu_opts(self, imgdir, chassis):
         o = [f"-device intel-vmd,id={self.name},bus=pcie.0,addr=0x{self.slot:x},"
              f"device-id=0x{self.device_id:x},bus-start={self.bus_start},"
              f"shadow={'on' if self.shadow else 'off'}{self.props}"]
         for i in range(self.nvme):
-            img = os.path.join(imgdir, f"{self.name}n{i}.img")
-            with open(img, "wb") as fh:
-                fh.truncate(512 << 20)
-            o.append(f"-device pcie-root-port,id={self.name}rp{i},bus={self.name},"
-                     f"chassis={chassis},slot={i},addr=0x{i:x}")
-            o.append(f"-drive if=none,id={self.name}d{i},file={img},format=raw")
+            o += self._port(imgdir, f"{self.name}rp{i}", f"{self.name}d{i}", chassis, i,
+                            512 << 20)
             o.append(f"-device nvme,bus={self.name}rp{i},serial={self.name}n{i},"
                      f"drive={self.name}d{i}")
             chassis += 1
         if self.hotplug_port:
-            img = os.path.join(imgdir, f"{self.name}hp.img")
-            with open(img, "wb") as fh:
-                fh.truncate(256 << 20)
-            o.append(f"-device pcie-root-port,id={self.name}hp,bus={self.name},"
-                     f"chassis={chassis},slot=31,addr=0x1f,hotplug=on")
-            o.append(f"-drive if=none,id={self.name}hpd,file={img},format=raw")
+            # Empty: the NVMe for its drive is hot-added by the test.
+            o += self._port(imgdir, f"{self.name}hp", f"{self.name}hpd", chassis, 31,
+                            256 << 20, ",hotplug=on")
             chassis += 1
         return o, chassis
 
