@@ -40,3 +40,23 @@ void vmd_rs_raw_spin_assert_is_held(raw_spinlock_t *lock)
 {
 	lockdep_assert_held(lock);
 }
+
+int vmd_rs_pcibus_to_node(struct pci_bus *bus)
+{
+	return pcibus_to_node(bus);
+}
+
+void vmd_rs_init_list_head(struct list_head *list)
+{
+	INIT_LIST_HEAD(list);
+}
+
+struct irq_domain *vmd_rs_dev_get_msi_domain(const struct device *dev)
+{
+	return dev_get_msi_domain(dev);
+}
+
+void vmd_rs_dev_set_msi_domain(struct device *dev, struct irq_domain *d)
+{
+	dev_set_msi_domain(dev, d);
+}

@@ -24,5 +24,9 @@ bool vmd_rs_raw_spin_trylock_irqsave(raw_spinlock_t *lock,
 void vmd_rs_raw_spin_unlock_irqrestore(raw_spinlock_t *lock,
 				       unsigned long flags);
 void vmd_rs_raw_spin_assert_is_held(raw_spinlock_t *lock);
+int vmd_rs_pcibus_to_node(struct pci_bus *bus);
+void vmd_rs_init_list_head(struct list_head *list);
+struct irq_domain *vmd_rs_dev_get_msi_domain(const struct device *dev);
+void vmd_rs_dev_set_msi_domain(struct device *dev, struct irq_domain *d);
 
 #endif /* VMD_RS_HELPER_H */

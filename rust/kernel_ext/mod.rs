@@ -7,4 +7,5 @@
 //! drivers/ uses these and has no `unsafe` of its own.
 
 pub(crate) mod bindings;
+pub(crate) mod pci_host;
 pub(crate) mod sync;

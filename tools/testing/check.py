@@ -100,6 +100,9 @@ def main():
         r.vm("module load/unload", "module_load.sh", timeout=300)
         r.vm("vmd_rs decodes like the C driver", "rs_decode.sh", machine=machines.MIXED,
              timeout=600)
+        # The C driver's cases, on the VMDs vmd_rs drives so far.
+        r.vm("vmd_rs on bypass", "vmd_cases.sh", args=["vmd_rs"], machine=machines.BYPASS,
+             timeout=900)
     elif r.wanted("module load/unload"):
         r.result("module load/unload: not run, the module did not build", False)
 

@@ -23,11 +23,19 @@ use kernel::{
 #[path = "../../../../rust/kernel_ext/mod.rs"]
 mod kernel_ext;
 
+mod ecam;
 mod features;
 mod layout;
 mod regs;
 
+use ecam::Ecam;
 use features::Features;
+use kernel_ext::pci_host::{
+    ConfigOps,
+    RootBus,
+    RootBusConfig,
+    Window, //
+};
 use layout::Buses;
 
 /// BAR numbers of the VMD's own resources.
@@ -79,8 +87,77 @@ vmd_parts! {
 /// The driver.
 struct VmdDriver;
 
-/// Per-device state (none yet: probe refuses until the VMD domain exists).
-struct Vmd;
+/// A bound VMD.
+struct Vmd<'bound> {
+    pdev: &'bound pci::Device<Bound>,
+    features: Features,
+    /// The domain; taken in [`Drop`] so that it goes before the VMD's MSI
+    /// mode is restored.
+    bus: Option<Pin<KBox<RootBus<Ecam<'bound>>>>>,
+}
+
+impl Drop for Vmd<'_> {
+    fn drop(&mut self) {
+        drop(self.bus.take());
+        // Some firmware does not enable remapping again on a soft reboot.
+        set_msi_remapping(self.pdev, self.features, true);
+    }
+}
+
+/// Turns remapping of child MSIs on or off (VMCONFIG), where the part has
+/// the switch: 28C1's firmware sets it and Linux leaves it alone.
+fn set_msi_remapping(pdev: &pci::Device<Bound>, features: Features, enable: bool) {
+    if features.contains(Features::USE_BIOS_INFO) {
+        return;
+    }
+    pdev.config_space()
+        .update(regs::VMCONFIG, |r| r.with_msi_remap_disable(!enable));
+}
+
+/// Closes every bridge window of the domain (as firmware would have) before
+/// resources are assigned, so that stale windows from a previous owner do
+/// not collide with the new layout. Goes through the config accessors,
+/// under their lock (vmd.c writes CFGBAR directly, without its lock).
+fn domain_reset(ecam: &Ecam<'_>) {
+    const HEADER_TYPE: u16 = 0x0e;
+    const CLASS_DEVICE: u16 = 0x0a;
+    const MULTI_FUNCTION: u32 = 0x80;
+    const TYPE_BRIDGE: u32 = 1;
+    const CLASS_BRIDGE_PCI: u32 = 0x0604;
+    let buses = ecam.buses();
+    for bus in buses.start..=buses.end {
+        for dev in 0..32u8 {
+            let Some(hdr) = ecam.read(bus, dev << 3, HEADER_TYPE, 1) else {
+                continue;
+            };
+            if hdr == 0xff {
+                continue;
+            }
+            let functions = if hdr & MULTI_FUNCTION != 0 { 8 } else { 1 };
+            for f in 0..functions {
+                let devfn = dev << 3 | f;
+                let is_bridge = ecam.read(bus, devfn, HEADER_TYPE, 1).map(|h| h & 0x7f)
+                    == Some(TYPE_BRIDGE)
+                    && ecam.read(bus, devfn, CLASS_DEVICE, 2) == Some(CLASS_BRIDGE_PCI);
+                if !is_bridge {
+                    continue;
+                }
+                // I/O: disable the upper half first, then close the window.
+                ecam.write(bus, devfn, 0x30, 4, 0x0000_ffff);
+                ecam.write(bus, devfn, 0x1c, 2, 0x00f0);
+                ecam.write(bus, devfn, 0x30, 4, 0);
+                // Memory, then prefetchable memory.
+                ecam.write(bus, devfn, 0x20, 4, 0x0000_fff0);
+                ecam.write(bus, devfn, 0x2c, 4, 0);
+                ecam.write(bus, devfn, 0x24, 4, 0x0000_fff0);
+                ecam.write(bus, devfn, 0x28, 4, 0xffff_ffff);
+            }
+        }
+        if bus == u8::MAX {
+            break;
+        }
+    }
+}
 
 /// How child MSIs reach the CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,7 +294,7 @@ impl VmdDriver {
 
 impl pci::Driver for VmdDriver {
     type IdInfo = Features;
-    type Data<'bound> = Vmd;
+    type Data<'bound> = Vmd<'bound>;
 
     const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
 
@@ -250,11 +327,49 @@ impl pci::Driver for VmdDriver {
                 MsiMode::Bypass => "bypass",
             }
         );
-        dev_info!(
+        if layout.mode == MsiMode::Remap {
+            dev_info!(pdev, "remapped MSIs are not implemented yet: not binding\n");
+            return Err(ENODEV);
+        }
+
+        pdev.set_master();
+        let cfgbar = pdev.iomap_region(CFGBAR, c"vmd_rs")?;
+        let windows = [
+            Window {
+                bar: MEMBAR1 as usize,
+                start: pdev.resource_start(MEMBAR1)?,
+                offset: layout.offsets[0],
+                name: c"VMD MEMBAR1",
+            },
+            Window {
+                bar: MEMBAR2 as usize,
+                start: pdev.resource_start(MEMBAR2)? + layout.membar2_window,
+                offset: layout.offsets[1],
+                name: c"VMD MEMBAR2",
+            },
+        ];
+        set_msi_remapping(pdev, features, false);
+        let bus = RootBus::new(
             pdev,
-            "VMD domain support is not implemented yet: not binding\n"
-        );
-        Err::<Vmd, Error>(ENODEV)
+            Ecam::new(cfgbar, layout.buses),
+            RootBusConfig {
+                buses: (layout.buses.start, layout.buses.end),
+                windows,
+                parent_msi_domain: true,
+                // _OSC grants of the real host bridge, not a hypervisor's.
+                copy_host_bridge_flags: !layout.in_guest(),
+                link_name: c"domain",
+            },
+        )
+        .inspect_err(|_| set_msi_remapping(pdev, features, true))?;
+        bus.scan_and_add(domain_reset);
+        dev_info!(pdev, "Bound to PCI domain {:04x}\n", bus.domain());
+        let pdev: &pci::Device<Bound> = pdev;
+        Ok(Vmd {
+            pdev,
+            features,
+            bus: Some(bus),
+        })
     }
 }
 
