@@ -327,6 +327,12 @@ impl<T: ConfigOps> RootBus<T> {
         }
     }
 
+    /// `pci_ops.read`: forwards to [`ConfigOps::read`].
+    ///
+    /// # Safety
+    ///
+    /// `bus` must be a bus below a live `RootBus<T>` and `value` valid for
+    /// writes, as the PCI core guarantees for `pci_ops`.
     unsafe extern "C" fn read_cb(
         bus: *mut bindings::pci_bus,
         devfn: c_uint,
@@ -354,6 +360,12 @@ impl<T: ConfigOps> RootBus<T> {
         }
     }
 
+    /// `pci_ops.write`: forwards to [`ConfigOps::write`].
+    ///
+    /// # Safety
+    ///
+    /// `bus` must be a bus below a live `RootBus<T>`, as the PCI core
+    /// guarantees for `pci_ops`.
     unsafe extern "C" fn write_cb(
         bus: *mut bindings::pci_bus,
         devfn: c_uint,
