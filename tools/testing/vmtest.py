@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -273,16 +274,17 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
     env = dict(os.environ)
     env["PATH"] = os.path.join(CACHE, "venv", "bin") + os.pathsep + env["PATH"]
     start = time.monotonic()
+    # A session of its own, so that a timeout kills QEMU too, not just vng.
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, errors="replace", start_new_session=True)
     try:
-        p = subprocess.run(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=timeout, text=True, errors="replace")
+        res.output, _ = p.communicate(timeout=timeout)
         res.rc = p.returncode
-        res.output = p.stdout
-    except subprocess.TimeoutExpired as e:
+    except subprocess.TimeoutExpired:
         res.timed_out = True
-        out = e.stdout or b""
-        res.output = out.decode(errors="replace") if isinstance(out, bytes) else out
+        os.killpg(p.pid, signal.SIGKILL)
+        res.output, _ = p.communicate()
     res.seconds = time.monotonic() - start
     if monitor:
         monitor.stop.set()
