@@ -327,6 +327,27 @@ impl<T: ConfigOps> RootBus<T> {
         }
     }
 
+    /// Decodes the arguments of a `pci_ops` accessor.
+    ///
+    /// # Safety
+    ///
+    /// `bus` must be a bus below a live `RootBus<T>`, valid for the call.
+    unsafe fn decode<'a>(
+        bus: *mut bindings::pci_bus,
+        devfn: c_uint,
+        reg: c_int,
+        len: c_int,
+    ) -> Result<(&'a T, u8, u8, u16, u8), c_int> {
+        // SAFETY: The caller vouches for `bus`: the PCI core calls `pci_ops`
+        // only on buses below the root bus, which lives as long as its
+        // `RootBus`.
+        let (this, number) = unsafe { (Self::from_bus(bus), (*bus).number) };
+        match (u8::try_from(devfn), u16::try_from(reg), u8::try_from(len)) {
+            (Ok(devfn), Ok(reg), Ok(len)) => Ok((&this.ops, number, devfn, reg, len)),
+            _ => Err(PCIBIOS_BAD_REGISTER_NUMBER),
+        }
+    }
+
     /// `pci_ops.read`: forwards to [`ConfigOps::read`].
     ///
     /// # Safety
@@ -340,17 +361,12 @@ impl<T: ConfigOps> RootBus<T> {
         len: c_int,
         value: *mut u32,
     ) -> c_int {
-        // SAFETY: The PCI core calls `ops.read` only on buses below the root
-        // bus, which exists as long as its `RootBus`.
-        let this = unsafe { Self::from_bus(bus) };
-        // SAFETY: `bus` is valid for the duration of the call.
-        let number = unsafe { (*bus).number };
-        let (Ok(devfn), Ok(reg), Ok(len)) =
-            (u8::try_from(devfn), u16::try_from(reg), u8::try_from(len))
-        else {
-            return PCIBIOS_BAD_REGISTER_NUMBER;
+        // SAFETY: Our caller's guarantee is `decode`'s requirement.
+        let (ops, bus, devfn, reg, len) = match unsafe { Self::decode(bus, devfn, reg, len) } {
+            Ok(args) => args,
+            Err(e) => return e,
         };
-        match this.ops.read(number, devfn, reg, len) {
+        match ops.read(bus, devfn, reg, len) {
             Some(v) => {
                 // SAFETY: `value` is valid for writes by the `pci_ops` contract.
                 unsafe { *value = v };
@@ -373,16 +389,12 @@ impl<T: ConfigOps> RootBus<T> {
         len: c_int,
         value: u32,
     ) -> c_int {
-        // SAFETY: As in `read_cb`.
-        let this = unsafe { Self::from_bus(bus) };
-        // SAFETY: `bus` is valid for the duration of the call.
-        let number = unsafe { (*bus).number };
-        let (Ok(devfn), Ok(reg), Ok(len)) =
-            (u8::try_from(devfn), u16::try_from(reg), u8::try_from(len))
-        else {
-            return PCIBIOS_BAD_REGISTER_NUMBER;
+        // SAFETY: Our caller's guarantee is `decode`'s requirement.
+        let (ops, bus, devfn, reg, len) = match unsafe { Self::decode(bus, devfn, reg, len) } {
+            Ok(args) => args,
+            Err(e) => return e,
         };
-        if this.ops.write(number, devfn, reg, len, value) {
+        if ops.write(bus, devfn, reg, len, value) {
             0
         } else {
             PCIBIOS_DEVICE_NOT_FOUND
