@@ -27,13 +27,15 @@ while read -r name bdf id nvme bstart shadow mode client hotplug; do
 done <"$MANIFEST"
 ktap_check "rmmod vmd_rs" rmmod vmd_rs
 
-# The C driver on the same hardware, for comparison.
+# The C driver on the same hardware, for comparison.  Domain numbers are
+# handed out again: only what is logged from here on is the C driver's.
+echo "rs_decode: C driver from here" >/dev/kmsg
 modprobe vmd
 wait_for "[ \$(ls /sys/bus/pci/drivers/vmd | grep -c '^0000:') -ge $nvmds ]" 60
 while read -r name bdf id nvme bstart shadow mode client hotplug; do
 	line=${rs[$name]}
 	dom=$(vmd_domain "$bdf")
-	c_bus=$(dmesg | grep -o "pci_bus $dom:..: root bus resource \[bus [0-9a-f]*-[0-9a-f]*\]" |
+	c_bus=$(dmesg | sed -n '/rs_decode: C driver from here/,$p' | grep -o "pci_bus $dom:..: root bus resource \[bus [0-9a-f]*-[0-9a-f]*\]" |
 		head -1 | sed 's/.*bus \([0-9a-f]*-[0-9a-f]*\)\]/\1/')
 	rs_bus=$(echo "$line" | sed -n 's/.*buses \([0-9a-f]*-[0-9a-f]*\),.*/\1/p')
 	ktap_result "$([ -n "$c_bus" ] && [ "$c_bus" = "$rs_bus" ]; echo $?)" \
