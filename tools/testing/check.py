@@ -98,7 +98,8 @@ def main():
 
     if built:
         r.vm("module load/unload", "module_load.sh", timeout=300)
-        r.vm("vmd_rs decodes like the C driver", "rs_decode.sh", machine=machines.MIXED,
+        # machines.MIXED once vmd_rs binds reliably (see the testing docs).
+        r.vm("vmd_rs decodes like the C driver", "rs_decode.sh", machine=machines.DECODE,
              timeout=600)
         # Not yet: the C driver's cases with vmd_rs on the VMDs it drives
         # ("vmd_cases.sh vmd_rs" on machines.BYPASS) passed twice, then froze

@@ -125,4 +125,8 @@ BYPASS = Machine("bypass", [
     Vmd("vmd7", 0x17, 0x28C1),
 ])
 
-MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS)}
+# The mixed machine without the VMDs vmd_rs would bind: until the fault
+# vmd_rs hits now and then while binding is found, make check does not bind it.
+DECODE = Machine("decode", [v for v in MIXED.vmds if v.expected_mode() == "remap"])
+
+MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, DECODE)}
