@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What vmd_rs needs from C that the kernel crate's bindings lack: bindgen
- * turns this header into rust/bindings/generated.rs at build time, with the
+ * turns this header into vmd_rs_bindings_generated.rs at build time, with the
  * kernel's own C flags (see Kbuild).
  */
 #ifndef VMD_RS_HELPER_H

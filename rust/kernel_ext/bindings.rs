@@ -26,4 +26,6 @@ use kernel::{
     ffi, //
 };
 
-include!("../bindings/generated.rs");
+// Generated at the top of the build tree, outside rust/: bindgen output
+// carries no SAFETY comments of its own.
+include!("../../vmd_rs_bindings_generated.rs");
