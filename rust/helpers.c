@@ -60,3 +60,18 @@ void vmd_rs_dev_set_msi_domain(struct device *dev, struct irq_domain *d)
 {
 	dev_set_msi_domain(dev, d);
 }
+
+void vmd_rs_list_add_tail_rcu(struct list_head *new, struct list_head *head)
+{
+	list_add_tail_rcu(new, head);
+}
+
+void vmd_rs_list_del_rcu(struct list_head *entry)
+{
+	list_del_rcu(entry);
+}
+
+struct pci_dev *vmd_rs_msi_desc_to_pci_dev(struct msi_desc *desc)
+{
+	return msi_desc_to_pci_dev(desc);
+}

@@ -13,6 +13,7 @@
 #include <linux/lockdep.h>
 #include <linux/msi.h>
 #include <linux/pci-acpi.h>
+#include <linux/rculist.h>
 #include <linux/spinlock.h>
 
 /* rust/helpers.c */
@@ -28,5 +29,8 @@ int vmd_rs_pcibus_to_node(struct pci_bus *bus);
 void vmd_rs_init_list_head(struct list_head *list);
 struct irq_domain *vmd_rs_dev_get_msi_domain(const struct device *dev);
 void vmd_rs_dev_set_msi_domain(struct device *dev, struct irq_domain *d);
+void vmd_rs_list_add_tail_rcu(struct list_head *new, struct list_head *head);
+void vmd_rs_list_del_rcu(struct list_head *entry);
+struct pci_dev *vmd_rs_msi_desc_to_pci_dev(struct msi_desc *desc);
 
 #endif /* VMD_RS_HELPER_H */

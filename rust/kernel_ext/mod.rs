@@ -7,5 +7,7 @@
 //! drivers/ uses these and has no `unsafe` of its own.
 
 pub(crate) mod bindings;
+pub(crate) mod msi_remap;
+pub(crate) mod param;
 pub(crate) mod pci_host;
 pub(crate) mod sync;

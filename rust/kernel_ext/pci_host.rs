@@ -30,10 +30,17 @@ use kernel::{
     },
     pci,
     prelude::*,
+    sync::Arc,
     types::Opaque, //
 };
 
-use crate::kernel_ext::bindings as ext;
+use crate::kernel_ext::{
+    bindings as ext,
+    msi_remap::{
+        MsiRemap,
+        RemapOps, //
+    },
+};
 
 /// `PCIBIOS_DEVICE_NOT_FOUND`, what an accessor returns for an address
 /// outside the bus.
@@ -54,6 +61,72 @@ pub(crate) trait ConfigOps: Sync {
     fn write(&self, bus: u8, devfn: u8, reg: u16, len: u8, value: u32) -> bool;
 }
 
+/// Accessors shared with other users of config space (an interrupt path).
+impl<T: ConfigOps + Send> ConfigOps for Arc<T> {
+    fn read(&self, bus: u8, devfn: u8, reg: u16, len: u8) -> Option<u32> {
+        T::read(self, bus, devfn, reg, len)
+    }
+
+    fn write(&self, bus: u8, devfn: u8, reg: u16, len: u8, value: u32) -> bool {
+        T::write(self, bus, devfn, reg, len, value)
+    }
+}
+
+/// `PCIE_LINK_STATE_ALL`: BIT(0) to BIT(7) of linux/pci.h, every ASPM
+/// state and clock PM (a macro bindgen does not evaluate).
+const PCIE_LINK_STATE_ALL: c_int = 0xff;
+/// `PCI_D0` (a cast macro).
+const PCI_D0: bindings::pci_power_t = 0;
+
+/// A device below a [`RootBus`], during [`RootBus::for_each_device`] (the
+/// bus list is locked: the `*_locked` PCI calls apply).
+pub(crate) struct BusDevice<'a>(&'a Opaque<bindings::pci_dev>);
+
+impl BusDevice<'_> {
+    fn raw(&self) -> *mut bindings::pci_dev {
+        self.0.get()
+    }
+
+    /// The generic device, for messages.
+    pub(crate) fn as_dev(&self) -> &kernel::device::Device {
+        // SAFETY: `dev` is embedded in the valid `struct pci_dev`, which
+        // outlives `self`.
+        unsafe { kernel::device::Device::from_raw(&raw mut (*self.raw()).dev) }
+    }
+
+    /// Offset of extended capability `id`, if the device has it.
+    pub(crate) fn find_ext_capability(&self, id: u32) -> Option<u16> {
+        // SAFETY: The device is valid.
+        let pos = unsafe { bindings::pci_find_ext_capability(self.raw(), id as c_int) };
+        (pos != 0).then_some(pos)
+    }
+
+    /// Reads a config dword.
+    pub(crate) fn read_config_dword(&self, offset: u16) -> Option<u32> {
+        let mut v = 0;
+        // SAFETY: The device is valid, `v` valid for writes.
+        let ret = unsafe { bindings::pci_read_config_dword(self.raw(), offset.into(), &mut v) };
+        (ret == 0).then_some(v)
+    }
+
+    /// Writes a config dword.
+    pub(crate) fn write_config_dword(&self, offset: u16, value: u32) -> bool {
+        // SAFETY: The device is valid.
+        unsafe { bindings::pci_write_config_dword(self.raw(), offset.into(), value) == 0 }
+    }
+
+    /// Puts the device in D0 and enables every link power state (ASPM,
+    /// L1 substates, clock PM) its link supports.
+    pub(crate) fn enable_link_pm(&self) {
+        // SAFETY: The device is valid and the bus semaphore is held, as the
+        // `_locked` variants require.
+        unsafe {
+            bindings::pci_set_power_state_locked(self.raw(), PCI_D0);
+            bindings::pci_enable_link_state_locked(self.raw(), PCIE_LINK_STATE_ALL);
+        }
+    }
+}
+
 /// A memory window of the root bus, carved out of one of the parent
 /// device's BARs.
 pub(crate) struct Window {
@@ -67,15 +140,38 @@ pub(crate) struct Window {
     pub(crate) name: &'static CStr,
 }
 
+/// A PCI domain number from the range of emulated domains (0x10000 and
+/// up, clear of ACPI's segment numbers), released when dropped.
+pub(crate) struct DomainNr(c_int);
+
+impl DomainNr {
+    /// Allocates the lowest free emulated domain number.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: Plain call; the range is what emulated domains may use.
+        let nr = unsafe { bindings::pci_bus_find_emul_domain_nr(0, 0x10000, c_int::MAX as u32) };
+        to_result(nr)?;
+        Ok(Self(nr))
+    }
+
+    /// The number.
+    pub(crate) fn get(&self) -> i32 {
+        self.0
+    }
+}
+
+impl Drop for DomainNr {
+    fn drop(&mut self) {
+        // SAFETY: The number was allocated in `new` and is released once.
+        unsafe { bindings::pci_bus_release_emul_domain_nr(self.0) };
+    }
+}
+
 /// What a [`RootBus`] is made of.
 pub(crate) struct RootBusConfig {
     /// First and last bus number.
     pub(crate) buses: (u8, u8),
     /// The memory windows.
     pub(crate) windows: [Window; 2],
-    /// Children's MSIs go through the parent device's MSI domain (as if the
-    /// bus were not there) rather than a domain of the driver's.
-    pub(crate) parent_msi_domain: bool,
     /// Give the bus the same native-control grants (_OSC) as the parent's.
     pub(crate) copy_host_bridge_flags: bool,
     /// Name of the parent device's sysfs link to the root bus.
@@ -97,9 +193,11 @@ struct Raw {
 /// - `pdev` holds a reference to the parent `struct pci_dev`.
 /// - Once `bus` is non-null it is the root bus created on `raw`, which it
 ///   points into, and stays valid until [`Drop`] removes it.
-/// - `raw.sysdata.domain` is a domain number this bus owns.
+/// - `raw.sysdata.domain` is `domain`'s number.
+/// - The bus's devices take their MSIs from `remap`'s domain if there is
+///   one, which therefore lives until the bus is removed.
 #[pin_data(PinnedDrop)]
-pub(crate) struct RootBus<T: ConfigOps> {
+pub(crate) struct RootBus<T: ConfigOps, R: RemapOps> {
     #[pin]
     raw: Opaque<Raw>,
     #[pin]
@@ -108,23 +206,29 @@ pub(crate) struct RootBus<T: ConfigOps> {
     bus: *mut bindings::pci_bus,
     link_name: &'static CStr,
     bars: [usize; 2],
+    remap: Option<Pin<KBox<MsiRemap<R>>>>,
+    domain: DomainNr,
     #[pin]
     _pin: PhantomPinned,
 }
 
 // SAFETY: The raw pointers are to kernel objects that may be used from any
 // thread; `T` is `Sync` and the PCI core serialises its own use of `raw`.
-unsafe impl<T: ConfigOps + Send> Send for RootBus<T> {}
+unsafe impl<T: ConfigOps + Send, R: RemapOps> Send for RootBus<T, R> {}
 // SAFETY: See above; `&RootBus` only reads `raw` and calls `T` through `&T`.
-unsafe impl<T: ConfigOps> Sync for RootBus<T> {}
+unsafe impl<T: ConfigOps, R: RemapOps> Sync for RootBus<T, R> {}
 
-impl<T: ConfigOps> RootBus<T> {
-    /// Creates the root bus (not scanned yet) for `pdev`, with `ops` as its
-    /// config accessors.
+impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
+    /// Creates the root bus (not scanned yet) for `pdev` on `domain`, with
+    /// `ops` as its config accessors. Its devices' MSIs go through `remap`,
+    /// or with [`None`] through the parent device's MSI domain, as if the
+    /// bus were not there.
     pub(crate) fn new(
         pdev: &pci::Device<Bound>,
+        domain: DomainNr,
         ops: impl PinInit<T, Error>,
         config: RootBusConfig,
+        remap: Option<Pin<KBox<MsiRemap<R>>>>,
     ) -> Result<Pin<KBox<Self>>> {
         let raw_pdev = ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut();
         // SAFETY: `pci::Device` is a transparent wrapper of `struct pci_dev`,
@@ -142,6 +246,8 @@ impl<T: ConfigOps> RootBus<T> {
                 bus: ptr::null_mut(),
                 link_name,
                 bars,
+                remap,
+                domain,
                 _pin: PhantomPinned,
             }),
             GFP_KERNEL,
@@ -193,12 +299,8 @@ impl<T: ConfigOps> RootBus<T> {
             }
         }
 
-        // SAFETY: Plain call; the range is what emulated domains may use.
-        let domain =
-            unsafe { bindings::pci_bus_find_emul_domain_nr(0, 0x10000, c_int::MAX as u32) };
-        to_result(domain)?;
         // SAFETY: `raw` is valid for writes.
-        unsafe { (*raw).sysdata.domain = domain };
+        unsafe { (*raw).sysdata.domain = self.domain.get() };
 
         let mut list = bindings::list_head::default();
         // SAFETY: `list` is a valid `list_head`; the resources live in the
@@ -218,11 +320,8 @@ impl<T: ConfigOps> RootBus<T> {
             )
         };
         if bus.is_null() {
-            // SAFETY: The list holds what was added above; the domain is ours.
-            unsafe {
-                bindings::pci_free_resource_list(&mut list);
-                bindings::pci_bus_release_emul_domain_nr(domain);
-            }
+            // SAFETY: The list holds what was added above.
+            unsafe { bindings::pci_free_resource_list(&mut list) };
             return Err(ENODEV);
         }
         // INVARIANT: `bus` is the root bus created on `raw`.
@@ -242,11 +341,12 @@ impl<T: ConfigOps> RootBus<T> {
                 (*to).set_native_ltr((*from).native_ltr());
                 (*to).set_native_dpc((*from).native_dpc());
             }
-            // Children's MSIs: through the parent's domain (bypass).
-            if config.parent_msi_domain {
-                let d = ext::vmd_rs_dev_get_msi_domain(&raw const (*pdev).dev);
-                ext::vmd_rs_dev_set_msi_domain(&raw mut (*bus).dev, d);
-            }
+            // Children's MSIs: remapped, or through the parent's domain.
+            let d = match &self.remap {
+                Some(remap) => remap.irq_domain(),
+                None => ext::vmd_rs_dev_get_msi_domain(&raw const (*pdev).dev),
+            };
+            ext::vmd_rs_dev_set_msi_domain(&raw mut (*bus).dev, d);
             // The parent's BARs list the windows as their children.
             for (i, w) in config.windows.iter().enumerate() {
                 (*pdev).resource[w.bar].child = &mut (*raw).resources[i + 1];
@@ -263,16 +363,25 @@ impl<T: ConfigOps> RootBus<T> {
 
     /// The PCI domain number of the bus.
     pub(crate) fn domain(&self) -> i32 {
-        // SAFETY: `raw` is initialised; `domain` is not written after `new`.
-        unsafe { (*self.raw.get()).sysdata.domain }
+        self.domain.get()
+    }
+
+    /// The remapping domain of the children's MSIs, if they are remapped.
+    pub(crate) fn remap(&self) -> Option<&MsiRemap<R>> {
+        self.remap.as_deref()
     }
 
     /// Scans the bus for devices, configures them and adds them to the
     /// system: what a host bridge driver's probe does after creating it.
     ///
     /// `between_scan_and_assign` runs after the scan, before resources are
-    /// assigned (a VMD resets its domain there).
-    pub(crate) fn scan_and_add(&self, between_scan_and_assign: impl FnOnce(&T)) {
+    /// assigned (a VMD resets its domain there); `after_assign` on every
+    /// device once resources are assigned.
+    pub(crate) fn scan_and_add(
+        &self,
+        between_scan_and_assign: impl FnOnce(&T),
+        after_assign: impl FnMut(&BusDevice<'_>),
+    ) {
         let bus = self.bus;
         // SAFETY: `bus` is the valid root bus (type invariant); the rescan
         // lock serialises with sysfs rescan and removal.
@@ -299,6 +408,11 @@ impl<T: ConfigOps> RootBus<T> {
                 pos = (*pos).next;
             }
             bindings::pci_assign_unassigned_bus_resources(bus);
+        }
+        self.for_each_device(after_assign);
+        // SAFETY: As above.
+        unsafe {
+            let head = &raw mut (*bus).children;
             // The root bus is not PCIe; its root ports are.
             let mut pos = (*head).next;
             while pos != head {
@@ -312,12 +426,40 @@ impl<T: ConfigOps> RootBus<T> {
         }
     }
 
+    /// Runs `f` on every device below the root bus, with the bus list
+    /// locked, as `pci_walk_bus` does.
+    pub(crate) fn for_each_device<F: FnMut(&BusDevice<'_>)>(&self, mut f: F) {
+        /// # Safety
+        ///
+        /// `data` is the `F` below; `pdev` a device of the walked bus.
+        unsafe extern "C" fn visit<F: FnMut(&BusDevice<'_>)>(
+            pdev: *mut bindings::pci_dev,
+            data: *mut c_void,
+        ) -> c_int {
+            // SAFETY: The caller's guarantee; the device stays valid for the
+            // call (the walk holds the bus semaphore).
+            unsafe { (*data.cast::<F>())(&BusDevice(&*pdev.cast::<Opaque<bindings::pci_dev>>())) };
+            0
+        }
+        // SAFETY: `bus` is valid (type invariant); `f` outlives the walk.
+        unsafe {
+            bindings::pci_walk_bus(
+                self.bus,
+                Some(visit::<F>),
+                ptr::from_mut(&mut f).cast::<c_void>(),
+            )
+        };
+    }
+
     /// Recovers the `RootBus` of a bus created by [`RootBus::new`].
     ///
     /// # Safety
     ///
     /// `bus` must be a bus below a live `RootBus<T>`.
-    unsafe fn from_bus<'a>(bus: *mut bindings::pci_bus) -> &'a Self {
+    unsafe fn from_bus<'a>(bus: *mut bindings::pci_bus) -> &'a Self
+    where
+        Self: 'a,
+    {
         // SAFETY: Every bus below the root bus shares its sysdata, which is
         // `raw.sysdata` of the `RootBus<T>` the caller vouches for.
         unsafe {
@@ -337,7 +479,10 @@ impl<T: ConfigOps> RootBus<T> {
         devfn: c_uint,
         reg: c_int,
         len: c_int,
-    ) -> Result<(&'a T, u8, u8, u16, u8), c_int> {
+    ) -> Result<(&'a T, u8, u8, u16, u8), c_int>
+    where
+        Self: 'a,
+    {
         // SAFETY: The caller vouches for `bus`: the PCI core calls `pci_ops`
         // only on buses below the root bus, which lives as long as its
         // `RootBus`.
@@ -403,7 +548,7 @@ impl<T: ConfigOps> RootBus<T> {
 }
 
 #[pinned_drop]
-impl<T: ConfigOps> PinnedDrop for RootBus<T> {
+impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<T, R> {
     fn drop(self: Pin<&mut Self>) {
         let pdev = self.pdev.as_ptr();
         let bus = self.bus;
@@ -425,7 +570,6 @@ impl<T: ConfigOps> PinnedDrop for RootBus<T> {
                 for bar in self.bars {
                     (*pdev).resource[bar].child = ptr::null_mut();
                 }
-                bindings::pci_bus_release_emul_domain_nr((*self.raw.get()).sysdata.domain);
             }
             bindings::pci_dev_put(pdev);
         }

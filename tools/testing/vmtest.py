@@ -93,6 +93,7 @@ class Result:
     output: str = ""
     outdir: str = ""
     ktap: str = ""
+    post_mortem: str = ""
 
     @property
     def ok(self):
@@ -187,22 +188,45 @@ class HostMonitor(threading.Thread):
         self.sock = sock
         self.stop = threading.Event()
 
-    def hmp(self, cmd):
+    def hmp(self, *cmds):
+        """Runs monitor commands in one session; a command may be a
+        (command, cpu index) pair.  Returns the answer, or all of them
+        with their commands when there are several."""
+        answers = []
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(30)
             s.connect(self.sock)
             f = s.makefile("rw")
             f.readline()  # greeting
-            for req in ({"execute": "qmp_capabilities"},
-                        {"execute": "human-monitor-command",
-                         "arguments": {"command-line": cmd}}):
+            reqs = [{"execute": "qmp_capabilities"}]
+            for c in cmds:
+                c, cpu = c if isinstance(c, tuple) else (c, None)
+                args = {"command-line": c}
+                if cpu is not None:
+                    args["cpu-index"] = cpu
+                reqs.append({"execute": "human-monitor-command", "arguments": args})
+            for req in reqs:
                 f.write(json.dumps(req) + "\n")
                 f.flush()
                 while True:
                     reply = json.loads(f.readline())
                     if "return" in reply or "error" in reply:
                         break
-            return reply.get("return", reply.get("error"))
+                answers.append(str(reply.get("return", reply.get("error"))))
+        if len(cmds) == 1:
+            return answers[-1]
+        return "\n".join(f"(qemu) {c}\n{a}" for c, a in zip(cmds, answers[1:]))
+
+    def post_mortem(self, cpus):
+        """What the vCPUs were doing: registers, local APIC state and the
+        top of each stack, for a guest that stopped making progress."""
+        cmds = ["info status"]
+        for i in range(cpus):
+            cmds += [("info registers", i), ("info lapic", i), ("x/32gx $esp", i)]
+        try:
+            return self.hmp(*cmds)
+        except (OSError, ValueError) as e:
+            return f"post mortem failed: {e}"
 
     def run(self):
         n = 1
@@ -226,12 +250,14 @@ class HostMonitor(threading.Thread):
 
 def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
         timeout=600, memory="1G", cpus=2, flavour="debug", log=None,
-        machine=None, msi_remap="auto", keep=False):
+        machine=None, msi_remap="auto", keep=False, post_mortem=False):
     """Boots the VM, runs `script` in it and returns a Result.
 
     With a `machine` (see machines.py), the VM gets its VMDs and NVMe
     drives, the guest script gets the machine's manifest as its first
-    argument after `args`, and the guest may ask for monitor commands."""
+    argument after `args`, and the guest may ask for monitor commands.
+    With `post_mortem`, QEMU logs CPU resets (a triple fault's registers)
+    and a timed-out guest's registers and stacks go to the log."""
     name = name or os.path.basename(script)
     res = Result(name=name)
     outdir = tempfile.mkdtemp(prefix="vmd-rs-vm-", dir=os.environ.get("TMPDIR", "/tmp"))
@@ -249,6 +275,8 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
         qemu_opts = " ".join(filter(None, [
             machine.qemu_opts(imgdir), f"-qmp unix:{sock},server=on,wait=off",
             qemu_opts]))
+        if post_mortem:
+            qemu_opts += f" -d cpu_reset,guest_errors -D {outdir}/qemu-debug.log"
         append = " ".join(filter(None, [machine.append, append]))
         args = list(args[:1]) + [manifest] + list(args[1:])
         monitor = HostMonitor(outdir, sock)
@@ -275,16 +303,22 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
     env["PATH"] = os.path.join(CACHE, "venv", "bin") + os.pathsep + env["PATH"]
     start = time.monotonic()
     # A session of its own, so that a timeout kills QEMU too, not just vng.
-    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, errors="replace", start_new_session=True)
-    try:
-        res.output, _ = p.communicate(timeout=timeout)
-        res.rc = p.returncode
-    except subprocess.TimeoutExpired:
-        res.timed_out = True
-        os.killpg(p.pid, signal.SIGKILL)
-        res.output, _ = p.communicate()
+    # The console goes to a file as it comes: `tail -f` it to watch a run.
+    console = os.path.join(outdir, "console")
+    with open(console, "w") as out:
+        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        try:
+            res.rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            res.timed_out = True
+            if monitor and post_mortem:
+                res.post_mortem = monitor.post_mortem(cpus)
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    with open(console, errors="replace") as fh:
+        res.output = fh.read()
     res.seconds = time.monotonic() - start
     if monitor:
         monitor.stop.set()
@@ -310,6 +344,9 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
             fh.write(f"$ {shlex.join(cmd)}\n{res.output}\n--- ktap ---\n{ktap}\n"
                      f"--- dmesg ---\n{read('dmesg')}\n"
                      f"--- kmemleak ---\n{read('kmemleak')}\n")
+            if post_mortem:
+                fh.write(f"--- post mortem ---\n{res.post_mortem}\n"
+                         f"--- qemu -d ---\n{read('qemu-debug.log')[-200000:]}\n")
     if not keep:
         shutil.rmtree(outdir, ignore_errors=True)
     return res
@@ -357,13 +394,15 @@ def main():
     ap.add_argument("--machine", choices=sorted(machines.MACHINES),
                     help="boot with this machine's VMDs (see machines.py)")
     ap.add_argument("--msi-remap", default="auto")
+    ap.add_argument("--post-mortem", action="store_true",
+                    help="log CPU resets; dump registers of a timed-out guest")
     ap.add_argument("script")
     ap.add_argument("args", nargs="*")
     a = ap.parse_args()
     res = run(a.script, a.args, qemu=a.qemu, qemu_opts=a.qemu_opts, append=a.append,
               timeout=a.timeout, memory=a.memory, cpus=a.cpus, flavour=a.flavour,
               log=a.log, machine=machines.MACHINES.get(a.machine),
-              msi_remap=a.msi_remap)
+              msi_remap=a.msi_remap, post_mortem=a.post_mortem)
     passed, failed = report(res)
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

@@ -2,9 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # vmd_rs reads every emulated VMD as the C driver does: the same bus range,
-# guest/bare-metal view and MSI mode.  It binds the VMDs whose children's
-# MSIs bypass it and, until remapping is written, refuses the others,
-# cleanly.  Usage: rs_decode.sh <manifest>
+# guest/bare-metal view and MSI mode, and binds it.
+# Usage: rs_decode.sh <manifest>
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/vmd_lib.sh"
 MANIFEST=$1
@@ -16,14 +15,8 @@ declare -A rs
 while read -r name bdf id nvme bstart shadow mode client hotplug; do
 	rs[$name]=$(dmesg | grep "vmd_rs $bdf: VMD $id:" | tail -1)
 	drv=$(basename "$(readlink "/sys/bus/pci/devices/$bdf/driver")" 2>/dev/null)
-	if [ "$mode" = bypass ]; then
-		[ "$drv" = vmd_rs ]
-		ktap_result $? "$name ($id): vmd_rs reads it and binds (bypass)" "${rs[$name]}" "driver: '$drv'"
-	else
-		[ -z "$drv" ]
-		ktap_result $? "$name ($id): vmd_rs reads it, then refuses to bind (remapping not written yet)" \
-			"${rs[$name]}" "driver: '$drv'"
-	fi
+	[ "$drv" = vmd_rs ]
+	ktap_result $? "$name ($id): vmd_rs reads it and binds ($mode)" "${rs[$name]}" "driver: '$drv'"
 done <"$MANIFEST"
 ktap_check "rmmod vmd_rs" rmmod vmd_rs
 

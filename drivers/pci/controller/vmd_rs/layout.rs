@@ -133,6 +133,49 @@ pub(crate) fn pick_vector(loads: &[u32], first: usize, nvme: bool) -> usize {
     best
 }
 
+/// How child MSIs reach the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MsiMode {
+    /// Through the VMD's own vectors, demultiplexed by the driver.
+    Remap,
+    /// Straight to the CPU.
+    Bypass,
+}
+
+/// The `msi_remap=` module parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RemapSetting {
+    /// As the C driver: bypass where the part can and is not a guest's.
+    Auto,
+    /// Always remap (published measurements favour it with many drives).
+    On,
+    /// Always bypass; impossible on some parts and in guests.
+    Off,
+}
+
+impl RemapSetting {
+    /// From the parameter's word index (auto, on, off).
+    pub(crate) fn from_index(i: usize) -> Self {
+        match i {
+            1 => Self::On,
+            2 => Self::Off,
+            _ => Self::Auto,
+        }
+    }
+}
+
+/// The MSI mode for a VMD, or [`None`] if the setting asks for what the VMD
+/// cannot do. A passthrough guest's VMD must remap: the host's interrupt
+/// remapping does not know the children.
+pub(crate) fn msi_mode(setting: RemapSetting, can_bypass: bool, in_guest: bool) -> Option<MsiMode> {
+    let bypass = can_bypass && !in_guest;
+    match setting {
+        RemapSetting::Auto if bypass => Some(MsiMode::Bypass),
+        RemapSetting::Auto | RemapSetting::On => Some(MsiMode::Remap),
+        RemapSetting::Off => bypass.then_some(MsiMode::Bypass),
+    }
+}
+
 #[kunit_tests(vmd_rs_layout)]
 mod tests {
     use super::*;
@@ -195,6 +238,26 @@ mod tests {
             window_offset(0x1_0000_0000, 0x40_0000_000c),
             0x1_0000_0000u64.wrapping_sub(0x40_0000_0000)
         );
+    }
+
+    #[test]
+    fn msi_modes() {
+        use MsiMode::*;
+        use RemapSetting::*;
+        // auto: the C driver's choice.
+        assert_eq!(msi_mode(Auto, true, false), Some(Bypass));
+        assert_eq!(msi_mode(Auto, true, true), Some(Remap));
+        assert_eq!(msi_mode(Auto, false, false), Some(Remap));
+        // on: always possible.
+        assert_eq!(msi_mode(On, true, false), Some(Remap));
+        assert_eq!(msi_mode(On, false, true), Some(Remap));
+        // off: only where bypass is.
+        assert_eq!(msi_mode(Off, true, false), Some(Bypass));
+        assert_eq!(msi_mode(Off, true, true), None);
+        assert_eq!(msi_mode(Off, false, false), None);
+        assert_eq!(RemapSetting::from_index(0), Auto);
+        assert_eq!(RemapSetting::from_index(1), On);
+        assert_eq!(RemapSetting::from_index(2), Off);
     }
 
     #[test]

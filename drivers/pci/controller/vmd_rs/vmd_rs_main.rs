@@ -17,7 +17,8 @@ use kernel::{
         Io, //
     },
     pci,
-    prelude::*, //
+    prelude::*,
+    sync::Arc, //
 };
 
 #[path = "../../../../rust/kernel_ext/mod.rs"]
@@ -30,13 +31,36 @@ mod regs;
 
 use ecam::Ecam;
 use features::Features;
-use kernel_ext::pci_host::{
-    ConfigOps,
-    RootBus,
-    RootBusConfig,
-    Window, //
+use kernel_ext::{
+    msi_remap::{
+        Child,
+        MsiRemap,
+        RemapConfig,
+        RemapOps, //
+    },
+    param::WordParam,
+    pci_host::{
+        BusDevice,
+        ConfigOps,
+        DomainNr,
+        RootBus,
+        RootBusConfig,
+        Window, //
+    },
 };
-use layout::Buses;
+use layout::{
+    Buses,
+    MsiMode,
+    RemapSetting, //
+};
+
+/// `msi_remap=`: how child MSIs reach the CPU.
+static MSI_REMAP: WordParam = WordParam::new(&[c"auto", c"on", c"off"], 0);
+module_word_param!(
+    MSI_REMAP,
+    "msi_remap",
+    "auto: as the part and firmware allow (default); on: remap through the VMD's vectors; off: bypass (28C0/28C1 on bare metal only)"
+);
 
 /// BAR numbers of the VMD's own resources.
 const CFGBAR: u32 = 0;
@@ -93,7 +117,39 @@ struct Vmd<'bound> {
     features: Features,
     /// The domain; taken in [`Drop`] so that it goes before the VMD's MSI
     /// mode is restored.
-    bus: Option<Pin<KBox<RootBus<Ecam<'bound>>>>>,
+    bus: Option<Pin<KBox<VmdBus<'bound>>>>,
+}
+
+/// The VMD's domain: config space through CFGBAR, MSIs through its vectors.
+type VmdBus<'bound> = RootBus<Arc<Ecam<'bound>>, VmdRemap<'bound>>;
+
+/// `PCI_CLASS_STORAGE_EXPRESS`, class and programming interface of NVMe.
+const CLASS_NVME: u32 = 0x01_0802;
+
+/// How the VMD's vectors are shared by its children.
+struct VmdRemap<'bound> {
+    ecam: Arc<Ecam<'bound>>,
+    /// Vectors before this one are the VMD's own (client parts keep vector 0).
+    first_vector: usize,
+    /// MTL016: read the child's vendor ID before its handler runs.
+    flush: bool,
+}
+
+impl RemapOps for VmdRemap<'_> {
+    fn pick_vector(&self, child: &Child, loads: &[u32]) -> usize {
+        layout::pick_vector(loads, self.first_vector, child.class == CLASS_NVME)
+    }
+
+    fn flushes(&self) -> bool {
+        self.flush
+    }
+
+    /// An MSI may overtake the child's posted writes (its NVMe completion
+    /// entry); a read that completes at the child pulls them in first. The
+    /// value does not matter, the ordering does.
+    fn flush(&self, child: &Child) {
+        let _ = self.ecam.read(child.bus, child.devfn, 0, 2);
+    }
 }
 
 impl Drop for Vmd<'_> {
@@ -159,13 +215,29 @@ fn domain_reset(ecam: &Ecam<'_>) {
     }
 }
 
-/// How child MSIs reach the CPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MsiMode {
-    /// Through the VMD's own vectors, demultiplexed by the driver.
-    Remap,
-    /// Straight to the CPU.
-    Bypass,
+/// Client platforms' firmware leaves power management of the devices
+/// behind the VMD to the OS: give them the platform's LTR (if firmware set
+/// none) and enable every link power state.
+fn bios_pm_quirk(dev: &BusDevice<'_>) {
+    /// 3145728 ns: the maximum the platform needs (value 0x3, scale 4).
+    const LTR: u32 = 0x1003;
+    const LTR_MAX_SNOOP_LAT: u16 = 4;
+    const LTR_VALUE_MASK: u32 = 0x03ff;
+    const LTR_SCALE_MASK: u32 = 0x1c00;
+    const EXT_CAP_ID_LTR: u32 = 0x18;
+    if let Some(pos) = dev.find_ext_capability(EXT_CAP_ID_LTR) {
+        let reg = pos + LTR_MAX_SNOOP_LAT;
+        // Firmware's own value wins.
+        if dev
+            .read_config_dword(reg)
+            .is_some_and(|v| v & (LTR_VALUE_MASK | LTR_SCALE_MASK) == 0)
+        {
+            // Max snoop latency in the low word, max no-snoop in the high.
+            dev.write_config_dword(reg, LTR << 16 | LTR);
+            dev_info!(dev.as_dev(), "VMD: Default LTR value set by driver\n");
+        }
+    }
+    dev.enable_link_pm();
 }
 
 /// What probe learns from the hardware before it creates the domain.
@@ -284,10 +356,21 @@ impl VmdDriver {
             membar2_window: layout::membar2_window(features),
             mode: MsiMode::Remap,
         };
-        // Bypass only where the part can and the VMD is not a guest's.
-        if features.contains(Features::CAN_BYPASS_MSI_REMAP) && !layout.in_guest() {
-            layout.mode = MsiMode::Bypass;
-        }
+        let setting = RemapSetting::from_index(MSI_REMAP.get());
+        let can_bypass = features.contains(Features::CAN_BYPASS_MSI_REMAP);
+        layout.mode =
+            layout::msi_mode(setting, can_bypass, layout.in_guest()).ok_or_else(|| {
+                dev_err!(
+                    pdev,
+                    "msi_remap=off, but {}: not binding\n",
+                    if can_bypass {
+                        "a passthrough guest's VMD must remap child MSIs"
+                    } else {
+                        "this part cannot bypass MSI remapping"
+                    }
+                );
+                ENODEV
+            })?;
         Ok(layout)
     }
 }
@@ -327,11 +410,6 @@ impl pci::Driver for VmdDriver {
                 MsiMode::Bypass => "bypass",
             }
         );
-        if layout.mode == MsiMode::Remap {
-            dev_info!(pdev, "remapped MSIs are not implemented yet: not binding\n");
-            return Err(ENODEV);
-        }
-
         pdev.set_master();
         let cfgbar = pdev.iomap_region(CFGBAR, c"vmd_rs")?;
         let windows = [
@@ -348,22 +426,71 @@ impl pci::Driver for VmdDriver {
                 name: c"VMD MEMBAR2",
             },
         ];
-        set_msi_remapping(pdev, features, false);
+        let ecam = Arc::pin_init(Ecam::new(cfgbar, layout.buses), GFP_KERNEL)?;
+        // The domain number first: it names the irq domain (H6).
+        let domain = DomainNr::new()?;
+        let remap = match layout.mode {
+            MsiMode::Remap => {
+                let first_vector = features.contains(Features::OFFSET_FIRST_VECTOR);
+                let remap = MsiRemap::new(
+                    pdev,
+                    VmdRemap {
+                        ecam: ecam.clone(),
+                        first_vector: usize::from(first_vector),
+                        flush: features.contains(Features::INTERRUPT_QUIRK),
+                    },
+                    RemapConfig {
+                        first_vector: u32::from(first_vector),
+                        id: domain.get(),
+                        irq_name: c"vmd_rs",
+                    },
+                )?;
+                set_msi_remapping(pdev, features, true);
+                Some(remap)
+            }
+            MsiMode::Bypass => {
+                set_msi_remapping(pdev, features, false);
+                None
+            }
+        };
         let bus = RootBus::new(
             pdev,
-            Ecam::new(cfgbar, layout.buses),
+            domain,
+            Ok::<_, Error>(ecam),
             RootBusConfig {
                 buses: (layout.buses.start, layout.buses.end),
                 windows,
-                parent_msi_domain: true,
                 // _OSC grants of the real host bridge, not a hypervisor's.
                 copy_host_bridge_flags: !layout.in_guest(),
                 link_name: c"domain",
             },
+            remap,
         )
         .inspect_err(|_| set_msi_remapping(pdev, features, true))?;
-        bus.scan_and_add(domain_reset);
-        dev_info!(pdev, "Bound to PCI domain {:04x}\n", bus.domain());
+        let pm_quirk = features.contains(Features::BIOS_PM_QUIRK);
+        bus.scan_and_add(
+            |ecam| domain_reset(ecam),
+            |dev| {
+                if pm_quirk {
+                    bios_pm_quirk(dev)
+                }
+            },
+        );
+        match bus.remap() {
+            Some(remap) => dev_info!(
+                pdev,
+                "Bound to PCI domain {:04x}, child MSIs remapped onto {} vectors (IRQ {}+), loads {:?}\n",
+                bus.domain(),
+                remap.vectors(),
+                remap.vector_irq(0).unwrap_or(0),
+                remap.loads().as_deref().unwrap_or(&[])
+            ),
+            None => dev_info!(
+                pdev,
+                "Bound to PCI domain {:04x}, child MSIs bypass the VMD\n",
+                bus.domain()
+            ),
+        }
         let pdev: &pci::Device<Bound> = pdev;
         Ok(Vmd {
             pdev,

@@ -1,0 +1,684 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Child MSIs remapped onto the MSI-X vectors of the parent device.
+//!
+//! C headers: [`include/linux/msi.h`](srctree/include/linux/msi.h),
+//! [`include/linux/irqdomain.h`](srctree/include/linux/irqdomain.h)
+//!
+//! A host bridge such as the VMD does not let its children's MSIs reach the
+//! CPU: their message names one of the bridge's own MSI-X vectors, which it
+//! raises instead. [`MsiRemap`] is the MSI parent irq domain for such a bus
+//! (bus token `DOMAIN_BUS_VMD_MSI`): every child interrupt rides one vector,
+//! chosen by [`RemapOps::pick_vector`], and the vector's hard interrupt
+//! handler demultiplexes: it runs the handler of every enabled child
+//! interrupt on the vector's list.
+//!
+//! The lists are published with RCU list primitives under a raw spinlock
+//! and read under a per-vector SRCU in the vector's handler; a child
+//! interrupt is freed only after the SRCU readers that may still see it are
+//! gone.
+
+use core::{
+    marker::PhantomPinned,
+    ptr::{
+        self,
+        NonNull, //
+    },
+    sync::atomic::{
+        AtomicBool,
+        Ordering, //
+    },
+};
+
+use kernel::{
+    bindings,
+    device::Bound,
+    error::to_result,
+    ffi::{
+        c_int,
+        c_uint,
+        c_ulong,
+        c_void, //
+    },
+    new_srcu,
+    pci,
+    prelude::*,
+    sync::Srcu,
+    types::{
+        Opaque,
+        ScopeGuard, //
+    }, //
+};
+
+use crate::{
+    kernel_ext::{
+        bindings as ext,
+        sync::RawSpinLockIrqSave, //
+    },
+    new_raw_spinlock_irqsave,
+};
+
+/// What the remapping domain knows about a child when it allocates one of
+/// its interrupts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Child {
+    /// The child's class code (`class << 8 | prog-if`, as `pci_dev.class`).
+    pub(crate) class: u32,
+    /// The child's bus number.
+    pub(crate) bus: u8,
+    /// The child's device and function number.
+    pub(crate) devfn: u8,
+}
+
+/// The driver's part of a remapping domain.
+pub(crate) trait RemapOps: Send + Sync {
+    /// The vector for a new interrupt of `child`; `loads[i]` is the number of
+    /// child interrupts vector `i` carries. Called under a raw spinlock:
+    /// must not sleep. An index out of range means the last vector.
+    fn pick_vector(&self, child: &Child, loads: &[u32]) -> usize;
+
+    /// Whether [`RemapOps::flush`] runs before each child handler.
+    fn flushes(&self) -> bool {
+        false
+    }
+
+    /// Runs in the vector's hard interrupt handler before the handler of an
+    /// interrupt of `child`, if [`RemapOps::flushes`] said so when it was
+    /// allocated (an erratum's workaround).
+    fn flush(&self, _child: &Child) {}
+}
+
+/// How a [`MsiRemap`] is set up.
+pub(crate) struct RemapConfig {
+    /// Vectors below this one are the parent's own: at least one more must
+    /// be allocated for the children.
+    pub(crate) first_vector: u32,
+    /// Number in the irq domain's name ("VMD-MSI-<n>"): the PCI domain.
+    pub(crate) id: i32,
+    /// Name of the vectors in /proc/interrupts.
+    pub(crate) irq_name: &'static CStr,
+}
+
+/// One child interrupt: the element of a vector's demux list.
+struct Entry<R: RemapOps> {
+    /// Link in [`Line::list`]; written under [`MsiRemap::loads`]' lock.
+    node: Opaque<bindings::list_head>,
+    line: NonNull<Line<R>>,
+    virq: c_uint,
+    /// On the list; changed under [`MsiRemap::loads`]' lock only.
+    enabled: AtomicBool,
+    /// The child, if the driver flushes before its handler.
+    flush: Option<Child>,
+}
+
+/// One MSI-X vector of the parent device and the child interrupts on it.
+///
+/// # Invariants
+///
+/// `list` is an initialised list head of [`Entry::node`]s; `remap` points
+/// to the [`MsiRemap`] that owns this line.
+#[pin_data]
+struct Line<R: RemapOps> {
+    #[pin]
+    srcu: Srcu,
+    #[pin]
+    list: Opaque<bindings::list_head>,
+    index: usize,
+    virq: c_uint,
+    /// A handler is registered on `virq` with this line as cookie.
+    registered: bool,
+    remap: NonNull<MsiRemap<R>>,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+/// An MSI parent irq domain that maps child interrupts onto the parent
+/// device's MSI-X vectors.
+///
+/// # Invariants
+///
+/// - `pdev` holds a reference to the parent device, bound to its driver
+///   while `self` lives, and `lines.len()` vectors of it are allocated.
+/// - `domain`, once non-null, is the irq domain created on `self`, with
+///   `chip`, `domain_ops` and `parent_ops` as its callbacks.
+#[pin_data(PinnedDrop)]
+pub(crate) struct MsiRemap<R: RemapOps> {
+    ops: R,
+    pdev: NonNull<bindings::pci_dev>,
+    /// Child interrupts per vector. The lock also serialises the writers of
+    /// the demux lists.
+    #[pin]
+    loads: RawSpinLockIrqSave<KVec<u32>>,
+    lines: KVec<Pin<KBox<Line<R>>>>,
+    #[pin]
+    chip: Opaque<bindings::irq_chip>,
+    #[pin]
+    domain_ops: Opaque<bindings::irq_domain_ops>,
+    #[pin]
+    parent_ops: Opaque<ext::msi_parent_ops>,
+    domain: *mut bindings::irq_domain,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+// SAFETY: The raw pointers are to kernel objects usable from any thread; the
+// mutable state is behind the raw spinlock or atomic, and `R` is `Send`.
+unsafe impl<R: RemapOps> Send for MsiRemap<R> {}
+// SAFETY: Shared access only reads fields set before the domain exists, or
+// goes through the lock; `R` is `Sync`.
+unsafe impl<R: RemapOps> Sync for MsiRemap<R> {}
+// SAFETY: As for `MsiRemap`: a `Line` is shared with its vector's handler.
+unsafe impl<R: RemapOps> Send for Line<R> {}
+// SAFETY: See above.
+unsafe impl<R: RemapOps> Sync for Line<R> {}
+
+/// `MATCH_PCI_MSI` (a `BIT()` macro bindgen does not evaluate).
+const MATCH_PCI_MSI: u32 = 1 << bindings::irq_domain_bus_token_DOMAIN_BUS_PCI_MSI;
+
+impl<R: RemapOps> MsiRemap<R> {
+    /// Allocates the MSI-X vectors of `pdev`, registers their handlers and
+    /// creates the irq domain the children's MSI domains will sit on.
+    pub(crate) fn new(
+        pdev: &pci::Device<Bound>,
+        ops: R,
+        config: RemapConfig,
+    ) -> Result<Pin<KBox<Self>>> {
+        let raw_pdev = ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut();
+        // SAFETY: `raw_pdev` is the valid, bound `struct pci_dev` of `pdev`.
+        let count = unsafe { bindings::pci_msix_vec_count(raw_pdev) };
+        let count = u32::try_from(count).map_err(|_| ENODEV)?;
+        if count <= config.first_vector {
+            dev_err!(
+                pdev.as_ref(),
+                "{} MSI-X vectors: none left for child devices\n",
+                count
+            );
+            return Err(ENODEV);
+        }
+        // SAFETY: As above; the vectors are freed in `drop`, or by the guard.
+        let n = unsafe {
+            bindings::pci_alloc_irq_vectors(
+                raw_pdev,
+                config.first_vector + 1,
+                count,
+                bindings::PCI_IRQ_MSIX,
+            )
+        };
+        let n = u32::try_from(n).map_err(|_| Error::from_errno(n))?;
+        let vectors = ScopeGuard::new(|| {
+            // SAFETY: Nothing uses the vectors allocated above yet.
+            unsafe { bindings::pci_free_irq_vectors(raw_pdev) }
+        });
+        let mut loads = KVec::new();
+        loads.resize(n as usize, 0, GFP_KERNEL)?;
+        // SAFETY: `raw_pdev` is valid; the reference is dropped in `drop`,
+        // or below if there is no `Self` to drop.
+        unsafe { bindings::pci_dev_get(raw_pdev) };
+        let mut this = KBox::pin_init(
+            try_pin_init!(Self {
+                ops,
+                // INVARIANT: a reference was taken above.
+                pdev: NonNull::new(raw_pdev).ok_or(EINVAL)?,
+                loads <- new_raw_spinlock_irqsave!(loads, "vmd_rs_msi_lists"),
+                lines: KVec::new(),
+                chip: Opaque::zeroed(),
+                domain_ops: Opaque::zeroed(),
+                parent_ops: Opaque::zeroed(),
+                domain: ptr::null_mut(),
+                _pin: PhantomPinned,
+            }),
+            GFP_KERNEL,
+        )
+        .inspect_err(|_| {
+            // SAFETY: Takes back the reference taken above.
+            unsafe { bindings::pci_dev_put(raw_pdev) }
+        })?;
+        // `drop` frees the vectors from here on.
+        vectors.dismiss();
+        // SAFETY: `create` does not move `*this`.
+        unsafe { this.as_mut().get_unchecked_mut().create(n, &config) }?;
+        Ok(this)
+    }
+
+    /// Registers the vector handlers and creates the domain.
+    fn create(&mut self, n: u32, config: &RemapConfig) -> Result {
+        let this = NonNull::from(&*self);
+        self.lines.reserve(n as usize, GFP_KERNEL)?;
+        for index in 0..n {
+            // SAFETY: `pdev` is valid and has `n` vectors (type invariant).
+            let virq = unsafe { bindings::pci_irq_vector(self.pdev.as_ptr(), index) };
+            let virq = c_uint::try_from(virq).map_err(|_| Error::from_errno(virq))?;
+            let line = KBox::pin_init(
+                try_pin_init!(Line {
+                    srcu <- new_srcu!("vmd_rs_msi_srcu"),
+                    // INVARIANT: initialised by `INIT_LIST_HEAD`.
+                    list <- Opaque::ffi_init(|p| {
+                        // SAFETY: `p` is valid for writes.
+                        unsafe { ext::vmd_rs_init_list_head(p) }
+                    }),
+                    index: index as usize,
+                    virq,
+                    registered: false,
+                    remap: this,
+                    _pin: PhantomPinned,
+                }? Error),
+                GFP_KERNEL,
+            )?;
+            self.lines.push(line, GFP_KERNEL)?;
+            let last = self.lines.len() - 1;
+            let line = &mut self.lines[last];
+            let cookie = ptr::from_ref::<Line<R>>(line).cast_mut().cast::<c_void>();
+            // SAFETY: The handler and cookie stay valid until `drop` frees
+            // the IRQ (before the line goes); the line is fully initialised.
+            // The demux must run in hard interrupt context (child handlers
+            // expect it), hence no threading.
+            to_result(unsafe {
+                bindings::request_irq(
+                    virq,
+                    Some(Self::demux),
+                    bindings::IRQF_NO_THREAD as c_ulong,
+                    config.irq_name.as_char_ptr(),
+                    cookie,
+                )
+            })?;
+            // SAFETY: Only this flag changes; the line does not move.
+            unsafe { line.as_mut().get_unchecked_mut().registered = true };
+        }
+
+        let chip = self.chip.get();
+        let domain_ops = self.domain_ops.get();
+        let parent_ops = self.parent_ops.get();
+        // SAFETY: The three are ours, pinned and zeroed; nothing reads them
+        // before the domain is created below.
+        unsafe {
+            (*chip).name = c"VMD-MSI".as_char_ptr();
+            (*chip).irq_compose_msi_msg = Some(Self::compose_msi_msg);
+            (*domain_ops).alloc = Some(Self::domain_alloc);
+            (*domain_ops).free = Some(Self::domain_free);
+            (*parent_ops).supported_flags = ext::MSI_GENERIC_FLAGS_MASK | ext::MSI_FLAG_PCI_MSIX;
+            (*parent_ops).required_flags =
+                ext::MSI_FLAG_USE_DEF_DOM_OPS | ext::MSI_FLAG_NO_AFFINITY;
+            (*parent_ops).bus_select_token = bindings::irq_domain_bus_token_DOMAIN_BUS_VMD_MSI;
+            (*parent_ops).bus_select_mask = MATCH_PCI_MSI;
+            (*parent_ops).prefix = c"VMD-".as_char_ptr();
+            (*parent_ops).init_dev_msi_info = Some(Self::init_dev_msi_info);
+        }
+
+        // Named with the PCI domain, known by now: one name per instance.
+        // SAFETY: Plain call; the name is copied.
+        let fwnode = unsafe {
+            bindings::__irq_domain_alloc_fwnode(
+                bindings::IRQCHIP_FWNODE_NAMED_ID,
+                config.id,
+                c"VMD-MSI".as_char_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        if fwnode.is_null() {
+            return Err(ENOMEM);
+        }
+        let mut info = bindings::irq_domain_info {
+            fwnode,
+            size: n,
+            ops: domain_ops,
+            host_data: ptr::from_mut(self).cast::<c_void>(),
+            ..Default::default()
+        };
+        // SAFETY: `info` and `parent_ops` are valid; `parent_ops` and the
+        // callbacks it and `domain_ops` name live as long as the domain
+        // (`drop` removes it first).
+        let domain = unsafe { ext::msi_create_parent_irq_domain(&mut info, parent_ops) };
+        if domain.is_null() {
+            // SAFETY: The fwnode is unused.
+            unsafe { bindings::irq_domain_free_fwnode(fwnode) };
+            return Err(ENOMEM);
+        }
+        // INVARIANT: the domain was created on `self`.
+        self.domain = domain;
+        Ok(())
+    }
+
+    /// The irq domain, to become the child bus's MSI domain.
+    pub(crate) fn irq_domain(&self) -> *mut bindings::irq_domain {
+        self.domain
+    }
+
+    /// Number of vectors.
+    pub(crate) fn vectors(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Linux IRQ number of vector `index`.
+    pub(crate) fn vector_irq(&self, index: usize) -> Option<u32> {
+        self.lines.get(index).map(|l| l.virq)
+    }
+
+    /// How many child interrupts each vector carries.
+    pub(crate) fn loads(&self) -> Result<KVec<u32>> {
+        let loads = self.loads.lock();
+        let mut copy = KVec::with_capacity(loads.len(), GFP_ATOMIC)?;
+        copy.extend_from_slice(&loads, GFP_ATOMIC)?;
+        Ok(copy)
+    }
+
+    /// The vector handler: runs every enabled child interrupt of the line.
+    ///
+    /// # Safety
+    ///
+    /// `cookie` must be the `Line` the handler was registered with.
+    unsafe extern "C" fn demux(_irq: c_int, cookie: *mut c_void) -> bindings::irqreturn_t {
+        // SAFETY: The line outlives its handler registration.
+        let line = unsafe { &*cookie.cast::<Line<R>>() };
+        // SAFETY: The owner outlives its lines' handlers.
+        let remap = unsafe { line.remap.as_ref() };
+        let _guard = line.srcu.read_lock();
+        let head = line.list.get();
+        // SAFETY: `head` is an initialised list; entries stay valid while
+        // this SRCU read side lasts (`domain_free` waits for it). The
+        // volatile reads are C's `READ_ONCE` in `list_for_each_entry_rcu`:
+        // the writers publish with `list_add_tail_rcu`.
+        unsafe {
+            let mut pos = ptr::read_volatile(&raw const (*head).next);
+            while pos != head {
+                let entry = &*kernel::container_of!(
+                    pos.cast::<Opaque<bindings::list_head>>(),
+                    Entry<R>,
+                    node
+                );
+                if let Some(child) = &entry.flush {
+                    remap.ops.flush(child);
+                }
+                bindings::generic_handle_irq(entry.virq);
+                pos = ptr::read_volatile(&raw const (*pos).next);
+            }
+        }
+        bindings::irqreturn::IRQ_HANDLED
+    }
+
+    /// `irq_domain_ops.alloc`: one entry per interrupt, on the vector the
+    /// driver picks.
+    ///
+    /// # Safety
+    ///
+    /// Called by the irq core on our domain, with `arg` the MSI alloc info.
+    unsafe extern "C" fn domain_alloc(
+        domain: *mut bindings::irq_domain,
+        virq: c_uint,
+        nr_irqs: c_uint,
+        arg: *mut c_void,
+    ) -> c_int {
+        // SAFETY: `host_data` is the `MsiRemap` the domain was created on;
+        // the MSI core passes the alloc info of a PCI child's descriptor.
+        let (this, pdev) = unsafe {
+            let info = arg.cast::<bindings::msi_alloc_info_t>();
+            (
+                &*(*domain).host_data.cast::<Self>(),
+                ext::vmd_rs_msi_desc_to_pci_dev((*info).desc),
+            )
+        };
+        // SAFETY: `pdev` is the valid child device allocating interrupts.
+        let child = unsafe {
+            Child {
+                class: (*pdev).class,
+                bus: (*(*pdev).bus).number,
+                devfn: (*pdev).devfn as u8,
+            }
+        };
+        for i in 0..nr_irqs {
+            let index = {
+                let mut loads = this.loads.lock();
+                let index = this.ops.pick_vector(&child, &loads).min(loads.len() - 1);
+                // H3: every entry is counted exactly once, here, and
+                // uncounted once in `domain_free`: the count cannot wrap.
+                loads[index] += 1;
+                index
+            };
+            let line = &this.lines[index];
+            let entry = KBox::new(
+                Entry {
+                    node: Opaque::uninit(),
+                    line: NonNull::from(&**line),
+                    virq: virq + i,
+                    enabled: AtomicBool::new(false),
+                    flush: this.ops.flushes().then_some(child),
+                },
+                GFP_KERNEL,
+            );
+            let Ok(entry) = entry else {
+                this.loads.lock()[index] -= 1;
+                // SAFETY: Frees the `i` interrupts set up so far.
+                unsafe { Self::domain_free(domain, virq, i) };
+                return ENOMEM.to_errno();
+            };
+            let entry = KBox::into_raw(entry);
+            // SAFETY: `entry` is valid; its node is initialised before it can
+            // be linked (in `irq_startup`, after this returns). The chip,
+            // entry and handler data live as long as the interrupt.
+            unsafe {
+                ext::vmd_rs_init_list_head((*entry).node.get());
+                bindings::irq_domain_set_info(
+                    domain,
+                    virq + i,
+                    line.virq as bindings::irq_hw_number_t,
+                    this.chip.get(),
+                    entry.cast::<c_void>(),
+                    Some(bindings::handle_untracked_irq),
+                    ptr::from_ref(this).cast_mut().cast::<c_void>(),
+                    ptr::null(),
+                )
+            };
+        }
+        0
+    }
+
+    /// `irq_domain_ops.free`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the irq core on our domain for interrupts `domain_alloc`
+    /// set up.
+    unsafe extern "C" fn domain_free(
+        domain: *mut bindings::irq_domain,
+        virq: c_uint,
+        nr_irqs: c_uint,
+    ) {
+        // SAFETY: See `domain_alloc`.
+        let this = unsafe { &*(*domain).host_data.cast::<Self>() };
+        for i in 0..nr_irqs {
+            // SAFETY: `virq + i` belongs to our domain.
+            let data = unsafe { bindings::irq_domain_get_irq_data(domain, virq + i) };
+            if data.is_null() {
+                continue;
+            }
+            // SAFETY: `data` is valid; its chip data is an entry or null.
+            let entry = unsafe { (*data).chip_data.cast::<Entry<R>>() };
+            if entry.is_null() {
+                continue;
+            }
+            // SAFETY: `entry` came from `KBox::into_raw` in `domain_alloc`.
+            let line = unsafe { (*entry).line.as_ref() };
+            // Normally shut down (unlinked) already; make sure.
+            // SAFETY: `entry` is valid.
+            unsafe { this.unlink(&*entry) };
+            // No demux reader may still be looking at the entry.
+            line.srcu.synchronize();
+            this.loads.lock()[line.index] -= 1;
+            // SAFETY: Nothing refers to the entry any more; the irq data
+            // forgets it.
+            unsafe {
+                bindings::irq_domain_reset_irq_data(data);
+                drop(KBox::from_raw(entry));
+            }
+        }
+    }
+
+    /// `irq_chip.irq_compose_msi_msg` of our level: the message names the
+    /// vector in the destination ID field.
+    ///
+    /// # Safety
+    ///
+    /// `data` is an interrupt of our domain, `msg` valid for writes.
+    unsafe extern "C" fn compose_msi_msg(
+        data: *mut bindings::irq_data,
+        msg: *mut bindings::msi_msg,
+    ) {
+        // SAFETY: Our interrupts' chip data is their entry.
+        let line = unsafe { (*(*data).chip_data.cast::<Entry<R>>()).line.as_ref() };
+        let msg = msg.cast::<ext::msi_msg>();
+        // SAFETY: `msg` is a valid `struct msi_msg` (the kernel crate's
+        // binding of it is opaque; this one is the same C type).
+        unsafe {
+            msg.write(ext::msi_msg::default());
+            // `address_lo`: the x86 MSI base, the vector as destination ID.
+            (*msg).__bindgen_anon_1.bindgen_union_field =
+                (bindings::X86_MSI_BASE_ADDRESS_LOW << 20) | ((line.index as u32 & 0xff) << 12);
+            (*msg).__bindgen_anon_2.bindgen_union_field = bindings::X86_MSI_BASE_ADDRESS_HIGH;
+        }
+    }
+
+    /// `msi_parent_ops.init_dev_msi_info`: the per-device MSI chip links an
+    /// interrupt into its vector's list when it is enabled.
+    ///
+    /// # Safety
+    ///
+    /// Called by the MSI core with valid arguments.
+    unsafe extern "C" fn init_dev_msi_info(
+        dev: *mut bindings::device,
+        domain: *mut bindings::irq_domain,
+        real_parent: *mut bindings::irq_domain,
+        info: *mut ext::msi_domain_info,
+    ) -> bool {
+        // SAFETY: Forwarded as received.
+        if !unsafe { ext::msi_lib_init_dev_msi_info(dev, domain, real_parent, info) } {
+            return false;
+        }
+        // SAFETY: `info->chip` is the per-device chip template being set up.
+        unsafe {
+            let chip = (*info).chip;
+            (*chip).irq_startup = Some(Self::irq_startup);
+            (*chip).irq_shutdown = Some(Self::irq_disable);
+            (*chip).irq_enable = Some(Self::irq_enable);
+            (*chip).irq_disable = Some(Self::irq_disable);
+        }
+        true
+    }
+
+    /// The entry of a child-level interrupt.
+    ///
+    /// # Safety
+    ///
+    /// `data` is a per-device MSI interrupt whose parent is ours.
+    unsafe fn entry_of<'a>(data: *mut bindings::irq_data) -> (&'a Self, &'a Entry<R>) {
+        // SAFETY: The caller's guarantee; entries and lines outlive their
+        // interrupts, the domain outlives both.
+        unsafe {
+            let entry = &*(*(*data).parent_data).chip_data.cast::<Entry<R>>();
+            (entry.line.as_ref().remap.as_ref(), entry)
+        }
+    }
+
+    /// Links `entry` into its vector's list.
+    fn link(&self, entry: &Entry<R>) {
+        let _guard = self.loads.lock();
+        if !entry.enabled.load(Ordering::Relaxed) {
+            // SAFETY: The node is initialised and unlinked, the list head
+            // valid; writers are serialised by the lock.
+            unsafe {
+                ext::vmd_rs_list_add_tail_rcu(entry.node.get(), entry.line.as_ref().list.get())
+            };
+            entry.enabled.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Unlinks `entry` (readers may still see it until an SRCU grace
+    /// period has passed).
+    ///
+    /// # Safety
+    ///
+    /// `entry` must be an entry of this domain.
+    unsafe fn unlink(&self, entry: &Entry<R>) {
+        let _guard = self.loads.lock();
+        if entry.enabled.load(Ordering::Relaxed) {
+            // SAFETY: The node is on a list; writers are serialised.
+            unsafe { ext::vmd_rs_list_del_rcu(entry.node.get()) };
+            entry.enabled.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// `irq_chip.irq_enable` of the per-device chip.
+    ///
+    /// # Safety
+    ///
+    /// `data` is a per-device MSI interrupt whose parent is ours.
+    unsafe extern "C" fn irq_enable(data: *mut bindings::irq_data) {
+        // SAFETY: The irq core calls this on a per-device interrupt of ours.
+        let (this, entry) = unsafe { Self::entry_of(data) };
+        this.link(entry);
+        // SAFETY: `data` is valid, its chip the MSI library's.
+        unsafe {
+            if let Some(unmask) = (*(*data).chip).irq_unmask {
+                unmask(data);
+            }
+        }
+    }
+
+    /// `irq_chip.irq_startup`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::irq_enable`].
+    unsafe extern "C" fn irq_startup(data: *mut bindings::irq_data) -> c_uint {
+        // SAFETY: As for `irq_enable`.
+        unsafe { Self::irq_enable(data) };
+        0
+    }
+
+    /// `irq_chip.irq_disable` and `irq_shutdown`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::irq_enable`].
+    unsafe extern "C" fn irq_disable(data: *mut bindings::irq_data) {
+        // SAFETY: As for `irq_enable`.
+        unsafe {
+            if let Some(mask) = (*(*data).chip).irq_mask {
+                mask(data);
+            }
+            let (this, entry) = Self::entry_of(data);
+            this.unlink(entry);
+        }
+    }
+}
+
+#[pinned_drop]
+impl<R: RemapOps> PinnedDrop for MsiRemap<R> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: Not moved out of; fields are dropped in place below.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: The domain is ours and its children's interrupts are gone
+        // (the bus using it was removed first); then the handlers are freed
+        // (waiting for running ones) before their lines and SRCU go (H1),
+        // then the vectors.
+        unsafe {
+            if !this.domain.is_null() {
+                let fwnode = (*this.domain).fwnode;
+                bindings::irq_domain_remove(this.domain);
+                bindings::irq_domain_free_fwnode(fwnode);
+            }
+            for line in this.lines.iter() {
+                if line.registered {
+                    let cookie = ptr::from_ref::<Line<R>>(line).cast_mut().cast::<c_void>();
+                    bindings::free_irq(line.virq, cookie);
+                }
+            }
+        }
+        this.lines.clear();
+        // SAFETY: No handler is left on the vectors; the reference was taken
+        // in `new`.
+        unsafe {
+            bindings::pci_free_irq_vectors(this.pdev.as_ptr());
+            bindings::pci_dev_put(this.pdev.as_ptr());
+        }
+    }
+}
