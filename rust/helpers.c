@@ -75,3 +75,8 @@ struct pci_dev *vmd_rs_msi_desc_to_pci_dev(struct msi_desc *desc)
 {
 	return msi_desc_to_pci_dev(desc);
 }
+
+bool vmd_rs_xen_domain(void)
+{
+	return xen_domain();
+}

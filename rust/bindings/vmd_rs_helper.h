@@ -15,6 +15,7 @@
 #include <linux/pci-acpi.h>
 #include <linux/rculist.h>
 #include <linux/spinlock.h>
+#include <xen/xen.h>
 
 /* rust/helpers.c */
 void vmd_rs_raw_spin_lock_init(raw_spinlock_t *lock, const char *name,
@@ -32,5 +33,6 @@ void vmd_rs_dev_set_msi_domain(struct device *dev, struct irq_domain *d);
 void vmd_rs_list_add_tail_rcu(struct list_head *new, struct list_head *head);
 void vmd_rs_list_del_rcu(struct list_head *entry);
 struct pci_dev *vmd_rs_msi_desc_to_pci_dev(struct msi_desc *desc);
+bool vmd_rs_xen_domain(void);
 
 #endif /* VMD_RS_HELPER_H */

@@ -19,6 +19,7 @@
 //! gone.
 
 use core::{
+    fmt,
     marker::PhantomPinned,
     ptr::{
         self,
@@ -26,12 +27,17 @@ use core::{
     },
     sync::atomic::{
         AtomicBool,
+        AtomicU64,
         Ordering, //
     },
 };
 
 use kernel::{
     bindings,
+    debugfs::{
+        Dir,
+        File, //
+    },
     device::Bound,
     error::to_result,
     ffi::{
@@ -89,7 +95,7 @@ pub(crate) trait RemapOps: Send + Sync {
 }
 
 /// How a [`MsiRemap`] is set up.
-pub(crate) struct RemapConfig {
+pub(crate) struct RemapConfig<'a> {
     /// Vectors below this one are the parent's own: at least one more must
     /// be allocated for the children.
     pub(crate) first_vector: u32,
@@ -97,6 +103,8 @@ pub(crate) struct RemapConfig {
     pub(crate) id: i32,
     /// Name of the vectors in /proc/interrupts.
     pub(crate) irq_name: &'static CStr,
+    /// Where to show the vectors and their children ("vectors").
+    pub(crate) debugfs: Option<&'a Dir>,
 }
 
 /// One child interrupt: the element of a vector's demux list.
@@ -109,6 +117,8 @@ struct Entry<R: RemapOps> {
     enabled: AtomicBool,
     /// The child, if the driver flushes before its handler.
     flush: Option<Child>,
+    /// Times the demux ran its handler.
+    count: AtomicU64,
 }
 
 /// One MSI-X vector of the parent device and the child interrupts on it.
@@ -125,11 +135,75 @@ struct Line<R: RemapOps> {
     list: Opaque<bindings::list_head>,
     index: usize,
     virq: c_uint,
-    /// A handler is registered on `virq` with this line as cookie.
-    registered: bool,
+    /// Times the vector fired.
+    count: AtomicU64,
+    /// A handler is registered on `virq` with this line as cookie. Changed
+    /// only by the owner's `&mut`-like paths: creation, suspend, resume and
+    /// drop, which the driver core serialises.
+    registered: AtomicBool,
     remap: NonNull<MsiRemap<R>>,
     #[pin]
     _pin: PhantomPinned,
+}
+
+impl<R: RemapOps> Line<R> {
+    fn cookie(&self) -> *mut c_void {
+        ptr::from_ref(self).cast_mut().cast::<c_void>()
+    }
+
+    /// Registers the demux handler, if it is not.
+    fn request(&self, name: &'static CStr) -> Result {
+        if self.registered.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        // SAFETY: The handler and cookie stay valid until `free` or the
+        // owner's drop frees the IRQ (before the line goes); the line is
+        // fully initialised and pinned. The demux must run in hard
+        // interrupt context (child handlers expect it): no threading.
+        to_result(unsafe {
+            bindings::request_irq(
+                self.virq,
+                Some(MsiRemap::<R>::demux),
+                bindings::IRQF_NO_THREAD as c_ulong,
+                name.as_char_ptr(),
+                self.cookie(),
+            )
+        })?;
+        self.registered.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Frees the demux handler, if registered; waits for a running one.
+    fn free(&self) {
+        if self.registered.swap(false, Ordering::Relaxed) {
+            // SAFETY: Registered by `request` with this cookie.
+            unsafe { bindings::free_irq(self.virq, self.cookie()) };
+        }
+    }
+}
+
+/// What the "vectors" debugfs file holds: the [`MsiRemap`] it shows, type
+/// erased (debugfs data must be `'static`, the driver's types are not).
+///
+/// # Invariants
+///
+/// `remap` points to the `MsiRemap` whose `show` is `show`, which outlives
+/// the file (it removes the file first when dropped).
+struct View {
+    remap: NonNull<c_void>,
+    show: unsafe fn(NonNull<c_void>, &mut fmt::Formatter<'_>) -> fmt::Result,
+}
+
+// SAFETY: `MsiRemap` is `Sync`; `View` only reads it.
+unsafe impl Send for View {}
+// SAFETY: See above.
+unsafe impl Sync for View {}
+
+impl fmt::Debug for View {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: `remap` is live (type invariant).
+        unsafe { (self.show)(self.remap, f) }
+    }
 }
 
 /// An MSI parent irq domain that maps child interrupts onto the parent
@@ -157,6 +231,9 @@ pub(crate) struct MsiRemap<R: RemapOps> {
     #[pin]
     parent_ops: Opaque<ext::msi_parent_ops>,
     domain: *mut bindings::irq_domain,
+    irq_name: &'static CStr,
+    /// The debugfs file showing `self`; removed first in `drop`.
+    debugfs: Option<Pin<KBox<File<View>>>>,
     #[pin]
     _pin: PhantomPinned,
 }
@@ -181,7 +258,7 @@ impl<R: RemapOps> MsiRemap<R> {
     pub(crate) fn new(
         pdev: &pci::Device<Bound>,
         ops: R,
-        config: RemapConfig,
+        config: RemapConfig<'_>,
     ) -> Result<Pin<KBox<Self>>> {
         let raw_pdev = ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut();
         // SAFETY: `raw_pdev` is the valid, bound `struct pci_dev` of `pdev`.
@@ -225,6 +302,8 @@ impl<R: RemapOps> MsiRemap<R> {
                 domain_ops: Opaque::zeroed(),
                 parent_ops: Opaque::zeroed(),
                 domain: ptr::null_mut(),
+                irq_name: config.irq_name,
+                debugfs: None,
                 _pin: PhantomPinned,
             }),
             GFP_KERNEL,
@@ -241,7 +320,7 @@ impl<R: RemapOps> MsiRemap<R> {
     }
 
     /// Registers the vector handlers and creates the domain.
-    fn create(&mut self, n: u32, config: &RemapConfig) -> Result {
+    fn create(&mut self, n: u32, config: &RemapConfig<'_>) -> Result {
         let this = NonNull::from(&*self);
         self.lines.reserve(n as usize, GFP_KERNEL)?;
         for index in 0..n {
@@ -258,31 +337,15 @@ impl<R: RemapOps> MsiRemap<R> {
                     }),
                     index: index as usize,
                     virq,
-                    registered: false,
+                    count: AtomicU64::new(0),
+                    registered: AtomicBool::new(false),
                     remap: this,
                     _pin: PhantomPinned,
                 }? Error),
                 GFP_KERNEL,
             )?;
             self.lines.push(line, GFP_KERNEL)?;
-            let last = self.lines.len() - 1;
-            let line = &mut self.lines[last];
-            let cookie = ptr::from_ref::<Line<R>>(line).cast_mut().cast::<c_void>();
-            // SAFETY: The handler and cookie stay valid until `drop` frees
-            // the IRQ (before the line goes); the line is fully initialised.
-            // The demux must run in hard interrupt context (child handlers
-            // expect it), hence no threading.
-            to_result(unsafe {
-                bindings::request_irq(
-                    virq,
-                    Some(Self::demux),
-                    bindings::IRQF_NO_THREAD as c_ulong,
-                    config.irq_name.as_char_ptr(),
-                    cookie,
-                )
-            })?;
-            // SAFETY: Only this flag changes; the line does not move.
-            unsafe { line.as_mut().get_unchecked_mut().registered = true };
+            self.lines[self.lines.len() - 1].request(config.irq_name)?;
         }
 
         let chip = self.chip.get();
@@ -336,6 +399,91 @@ impl<R: RemapOps> MsiRemap<R> {
         }
         // INVARIANT: the domain was created on `self`.
         self.domain = domain;
+
+        if let Some(dir) = config.debugfs {
+            let view = View {
+                remap: NonNull::from(&*self).cast(),
+                show: Self::show,
+            };
+            self.debugfs = Some(KBox::pin_init(
+                dir.read_only_file(c"vectors", Ok::<_, Error>(view)),
+                GFP_KERNEL,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Writes each vector's interrupt count and children.
+    ///
+    /// # Safety
+    ///
+    /// `this` points to a live `MsiRemap<R>`.
+    unsafe fn show(this: NonNull<c_void>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: The caller's guarantee.
+        let this = unsafe { this.cast::<Self>().as_ref() };
+        let Ok(loads) = this.loads() else {
+            return writeln!(f, "out of memory");
+        };
+        // The lists may change between the two locks: leave room.
+        let total = loads.iter().map(|l| *l as usize).sum::<usize>() + 8;
+        let mut children: KVec<(usize, u32, u64)> = match KVec::with_capacity(total, GFP_KERNEL) {
+            Ok(v) => v,
+            Err(_) => return writeln!(f, "out of memory"),
+        };
+        {
+            // The list writers hold this lock: the lists are stable under it.
+            let _guard = this.loads.lock();
+            for line in this.lines.iter() {
+                let head = line.list.get();
+                // SAFETY: `head` is an initialised list whose entries are
+                // valid while linked; linking needs the lock we hold.
+                unsafe {
+                    let mut pos = (*head).next;
+                    while pos != head {
+                        let entry = &*kernel::container_of!(
+                            pos.cast::<Opaque<bindings::list_head>>(),
+                            Entry<R>,
+                            node
+                        );
+                        let item = (line.index, entry.virq, entry.count.load(Ordering::Relaxed));
+                        if children.push_within_capacity(item).is_err() {
+                            break;
+                        }
+                        pos = (*pos).next;
+                    }
+                }
+            }
+        }
+        for line in this.lines.iter() {
+            write!(
+                f,
+                "vector {}: irq {}, {} interrupts, {} child irqs:",
+                line.index,
+                line.virq,
+                line.count.load(Ordering::Relaxed),
+                loads[line.index]
+            )?;
+            for (_, virq, count) in children.iter().filter(|c| c.0 == line.index) {
+                write!(f, " {virq} ({count})")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+
+    /// Frees the vector handlers (system sleep: CPUs go offline, and the
+    /// handlers' vectors would pile up on the one left).
+    pub(crate) fn suspend(&self) {
+        for line in self.lines.iter() {
+            line.free();
+        }
+    }
+
+    /// Registers the vector handlers again after [`MsiRemap::suspend`].
+    pub(crate) fn resume(&self) -> Result {
+        for line in self.lines.iter() {
+            line.request(self.irq_name)?;
+        }
         Ok(())
     }
 
@@ -356,9 +504,13 @@ impl<R: RemapOps> MsiRemap<R> {
 
     /// How many child interrupts each vector carries.
     pub(crate) fn loads(&self) -> Result<KVec<u32>> {
-        let loads = self.loads.lock();
-        let mut copy = KVec::with_capacity(loads.len(), GFP_ATOMIC)?;
-        copy.extend_from_slice(&loads, GFP_ATOMIC)?;
+        // Allocated before the raw spinlock is taken: no allocation, not
+        // even an atomic one, may happen under it.
+        let mut copy = KVec::new();
+        copy.resize(self.lines.len(), 0, GFP_KERNEL)?;
+        for (to, from) in copy.iter_mut().zip(self.loads.lock().iter()) {
+            *to = *from;
+        }
         Ok(copy)
     }
 
@@ -372,6 +524,7 @@ impl<R: RemapOps> MsiRemap<R> {
         let line = unsafe { &*cookie.cast::<Line<R>>() };
         // SAFETY: The owner outlives its lines' handlers.
         let remap = unsafe { line.remap.as_ref() };
+        line.count.fetch_add(1, Ordering::Relaxed);
         let _guard = line.srcu.read_lock();
         let head = line.list.get();
         // SAFETY: `head` is an initialised list; entries stay valid while
@@ -389,6 +542,7 @@ impl<R: RemapOps> MsiRemap<R> {
                 if let Some(child) = &entry.flush {
                     remap.ops.flush(child);
                 }
+                entry.count.fetch_add(1, Ordering::Relaxed);
                 bindings::generic_handle_irq(entry.virq);
                 pos = ptr::read_volatile(&raw const (*pos).next);
             }
@@ -442,6 +596,7 @@ impl<R: RemapOps> MsiRemap<R> {
                     virq: virq + i,
                     enabled: AtomicBool::new(false),
                     flush: this.ops.flushes().then_some(child),
+                    count: AtomicU64::new(0),
                 },
                 GFP_KERNEL,
             );
@@ -656,22 +811,21 @@ impl<R: RemapOps> PinnedDrop for MsiRemap<R> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: Not moved out of; fields are dropped in place below.
         let this = unsafe { self.get_unchecked_mut() };
+        // Nobody may read `self` through debugfs from here on.
+        this.debugfs = None;
         // SAFETY: The domain is ours and its children's interrupts are gone
-        // (the bus using it was removed first); then the handlers are freed
-        // (waiting for running ones) before their lines and SRCU go (H1),
-        // then the vectors.
+        // (the bus using it was removed first).
         unsafe {
             if !this.domain.is_null() {
                 let fwnode = (*this.domain).fwnode;
                 bindings::irq_domain_remove(this.domain);
                 bindings::irq_domain_free_fwnode(fwnode);
             }
-            for line in this.lines.iter() {
-                if line.registered {
-                    let cookie = ptr::from_ref::<Line<R>>(line).cast_mut().cast::<c_void>();
-                    bindings::free_irq(line.virq, cookie);
-                }
-            }
+        }
+        // Handlers go (waiting for running ones) before their lines and
+        // SRCU structs (H1).
+        for line in this.lines.iter() {
+            line.free();
         }
         this.lines.clear();
         // SAFETY: No handler is left on the vectors; the reference was taken

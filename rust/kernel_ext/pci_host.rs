@@ -20,7 +20,10 @@ use core::{
 
 use kernel::{
     bindings,
-    device::Bound,
+    device::{
+        Bound,
+        Core, //
+    },
     error::to_result,
     ffi::{
         c_int,
@@ -70,6 +73,29 @@ impl<T: ConfigOps + Send> ConfigOps for Arc<T> {
     fn write(&self, bus: u8, devfn: u8, reg: u16, len: u8, value: u32) -> bool {
         T::write(self, bus, devfn, reg, len, value)
     }
+}
+
+/// Gives `pdev` the widest DMA mask the platform takes (64, else 32 bits).
+///
+/// A VMD does no DMA of its own, but its children's DMA carries its
+/// requester ID: the IOMMU maps it with the VMD's mask.
+pub(crate) fn set_dma_mask_64_or_32(pdev: &pci::Device<Core<'_>>) -> Result {
+    use kernel::dma::{
+        Device as _,
+        DmaMask, //
+    };
+    // SAFETY: Called from probe, before anything maps DMA for the device.
+    unsafe {
+        pdev.dma_set_mask_and_coherent(DmaMask::new::<64>())
+            .or_else(|_| pdev.dma_set_mask_and_coherent(DmaMask::new::<32>()))
+    }
+}
+
+/// Whether the kernel runs as a Xen guest (dom0 included): Xen, not
+/// Linux, programs the interrupt controller then.
+pub(crate) fn xen_domain() -> bool {
+    // SAFETY: Reads a variable set at boot.
+    unsafe { ext::vmd_rs_xen_domain() }
 }
 
 /// `PCIE_LINK_STATE_ALL`: BIT(0) to BIT(7) of linux/pci.h, every ASPM

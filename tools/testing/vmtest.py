@@ -263,6 +263,10 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
     outdir = tempfile.mkdtemp(prefix="vmd-rs-vm-", dir=os.environ.get("TMPDIR", "/tmp"))
     res.outdir = outdir
     qemu = qemu or default_qemu()
+    # The guest loads this copy: the host may rebuild the module meanwhile.
+    ko = os.path.join(ROOT, "vmd_rs.ko")
+    if os.path.exists(ko):
+        shutil.copy(ko, os.path.join(outdir, "vmd_rs.ko"))
     monitor = None
     imgdir = None
     if machine is not None:

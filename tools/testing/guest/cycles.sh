@@ -14,7 +14,7 @@ read -r name bdf _ nvme _ <"$MANIFEST"
 
 load() {
 	if [ "$DRV" = vmd_rs ]; then
-		insmod "$REPO/vmd_rs.ko" "$@"
+		insmod "$KO" "$@"
 	else
 		modprobe vmd "$@"
 	fi

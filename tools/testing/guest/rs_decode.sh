@@ -10,7 +10,7 @@ MANIFEST=$1
 nvmds=$(wc -l <"$MANIFEST")
 
 ktap_header "$((nvmds * 3 + 2))"
-ktap_check "insmod vmd_rs" insmod "$REPO/vmd_rs.ko"
+ktap_check "insmod vmd_rs" insmod "$KO"
 declare -A rs
 while read -r name bdf id nvme bstart shadow mode client hotplug; do
 	rs[$name]=$(dmesg | grep "vmd_rs $bdf: VMD $id:" | tail -1)

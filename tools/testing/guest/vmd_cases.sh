@@ -23,7 +23,7 @@ load_driver() {
 	if [ "$DRV" = vmd ]; then
 		modprobe vmd $PARAMS
 	else
-		insmod "$REPO/vmd_rs.ko" $PARAMS
+		insmod "$KO" $PARAMS
 	fi
 }
 

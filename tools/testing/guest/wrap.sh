@@ -8,6 +8,9 @@ OUT=$1
 shift
 export OUT
 export REPO=${REPO:-$(pwd)}
+# The module as it was when the run started (the host may rebuild it).
+export KO=$OUT/vmd_rs.ko
+[ -e "$KO" ] || KO=$REPO/vmd_rs.ko
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 # Boot-time kmemleak reports are not ours: start from a clean slate.

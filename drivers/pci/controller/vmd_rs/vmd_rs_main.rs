@@ -8,6 +8,7 @@
 //! VMD's own MSI-X vectors.  See Documentation/vmd_rs.rst.
 
 use kernel::{
+    debugfs,
     device::{
         Bound,
         Core, //
@@ -18,6 +19,7 @@ use kernel::{
     },
     pci,
     prelude::*,
+    str::CString,
     sync::Arc, //
 };
 
@@ -39,7 +41,10 @@ use kernel_ext::{
         RemapOps, //
     },
     param::WordParam,
+    pci_driver::PmDriver,
     pci_host::{
+        set_dma_mask_64_or_32,
+        xen_domain,
         BusDevice,
         ConfigOps,
         DomainNr,
@@ -118,6 +123,50 @@ struct Vmd<'bound> {
     /// The domain; taken in [`Drop`] so that it goes before the VMD's MSI
     /// mode is restored.
     bus: Option<Pin<KBox<VmdBus<'bound>>>>,
+    /// debugfs: "info" here, "vectors" (remap mode) in the remap domain.
+    _info: Pin<KBox<debugfs::File<Summary>>>,
+    _dir: debugfs::Dir,
+}
+
+/// What debugfs "info" shows: the VMD as probe set it up.
+struct Summary {
+    device: u16,
+    domain: i32,
+    features: Features,
+    mode: MsiMode,
+    guest: bool,
+    buses: Buses,
+    /// CPU start, end and CPU minus bus address of MEMBAR1/2's windows.
+    windows: [(u64, u64, u64); 2],
+}
+
+impl Summary {
+    fn show(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        writeln!(f, "device: 8086:{:04x}", self.device)?;
+        writeln!(f, "domain: {:04x}", self.domain)?;
+        writeln!(f, "features: {:#x}", self.features.bits())?;
+        writeln!(
+            f,
+            "mode: {}",
+            match (self.mode, self.guest) {
+                (MsiMode::Bypass, _) => "bypass",
+                (MsiMode::Remap, false) => "remap",
+                (MsiMode::Remap, true) => "remap (guest)",
+            }
+        )?;
+        writeln!(f, "buses: {:02x}-{:02x}", self.buses.start, self.buses.end)?;
+        for (i, (start, end, offset)) in self.windows.iter().enumerate() {
+            writeln!(
+                f,
+                "membar{}: {:#x}-{:#x} offset {:#x}",
+                i + 1,
+                start,
+                end,
+                offset
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// The VMD's domain: config space through CFGBAR, MSIs through its vectors.
@@ -357,7 +406,9 @@ impl VmdDriver {
             mode: MsiMode::Remap,
         };
         let setting = RemapSetting::from_index(MSI_REMAP.get());
-        let can_bypass = features.contains(Features::CAN_BYPASS_MSI_REMAP);
+        // Under Xen, Xen owns the interrupt controller: child MSIs written
+        // by Linux would not work, the VMD's own vectors do.
+        let can_bypass = features.contains(Features::CAN_BYPASS_MSI_REMAP) && !xen_domain();
         layout.mode =
             layout::msi_mode(setting, can_bypass, layout.in_guest()).ok_or_else(|| {
                 dev_err!(
@@ -411,6 +462,7 @@ impl pci::Driver for VmdDriver {
             }
         );
         pdev.set_master();
+        set_dma_mask_64_or_32(pdev).inspect_err(|_| dev_err!(pdev, "no usable DMA mask\n"))?;
         let cfgbar = pdev.iomap_region(CFGBAR, c"vmd_rs")?;
         let windows = [
             Window {
@@ -429,6 +481,34 @@ impl pci::Driver for VmdDriver {
         let ecam = Arc::pin_init(Ecam::new(cfgbar, layout.buses), GFP_KERNEL)?;
         // The domain number first: it names the irq domain (H6).
         let domain = DomainNr::new()?;
+        let dir = debugfs::Dir::new(&CString::try_from_fmt(fmt!(
+            "vmd_rs-{}",
+            pdev.as_ref().name()
+        ))?);
+        let summary = Summary {
+            device: pdev.device_id(),
+            domain: domain.get(),
+            features,
+            mode: layout.mode,
+            guest: layout.in_guest(),
+            buses: layout.buses,
+            windows: [
+                (
+                    windows[0].start,
+                    pdev.resource_start(MEMBAR1)? + pdev.resource_len(MEMBAR1)? - 1,
+                    windows[0].offset,
+                ),
+                (
+                    windows[1].start,
+                    pdev.resource_start(MEMBAR2)? + pdev.resource_len(MEMBAR2)? - 1,
+                    windows[1].offset,
+                ),
+            ],
+        };
+        let info = KBox::pin_init(
+            dir.read_callback_file(c"info", Ok::<_, Error>(summary), &Summary::show),
+            GFP_KERNEL,
+        )?;
         let remap = match layout.mode {
             MsiMode::Remap => {
                 let first_vector = features.contains(Features::OFFSET_FIRST_VECTOR);
@@ -443,6 +523,7 @@ impl pci::Driver for VmdDriver {
                         first_vector: u32::from(first_vector),
                         id: domain.get(),
                         irq_name: c"vmd_rs",
+                        debugfs: Some(&dir),
                     },
                 )?;
                 set_msi_remapping(pdev, features, true);
@@ -496,17 +577,49 @@ impl pci::Driver for VmdDriver {
             pdev,
             features,
             bus: Some(bus),
+            _info: info,
+            _dir: dir,
         })
     }
 }
 
-kernel::module_pci_driver! {
+impl PmDriver for VmdDriver {
+    /// Leaves the VMD as firmware expects it after a soft reboot or kexec:
+    /// remapping on. The domain stays (H5: the C driver removes the irq
+    /// domain here, under its children's live interrupt mappings).
+    fn shutdown<'bound>(_dev: &'bound pci::Device<Core<'_>>, this: Pin<&Vmd<'bound>>) {
+        set_msi_remapping(this.pdev, this.features, true);
+    }
+
+    /// The VMD's vector handlers go while CPUs go offline (their vectors
+    /// would all move to the boot CPU).
+    fn suspend<'bound>(_dev: &'bound pci::Device<Core<'_>>, this: Pin<&Vmd<'bound>>) -> Result {
+        if let Some(remap) = this.bus.as_ref().and_then(|b| b.remap()) {
+            remap.suspend();
+        }
+        Ok(())
+    }
+
+    /// Firmware may have reset VMCONFIG: the mode is set again, then the
+    /// handlers come back.
+    fn resume<'bound>(_dev: &'bound pci::Device<Core<'_>>, this: Pin<&Vmd<'bound>>) -> Result {
+        let remap = this.bus.as_ref().and_then(|b| b.remap());
+        set_msi_remapping(this.pdev, this.features, remap.is_some());
+        match remap {
+            Some(remap) => remap.resume(),
+            None => Ok(()),
+        }
+    }
+}
+
+kernel::module_driver! {
+    <T>, kernel_ext::pci_driver::Adapter<T>, {
     type: VmdDriver,
     name: "vmd_rs",
     authors: ["The vmd_rs developers"],
     description: "Intel Volume Management Device driver (Rust)",
     license: "GPL v2",
-}
+}}
 
 #[kunit_tests(vmd_rs_parts)]
 mod tests {
