@@ -80,3 +80,8 @@ bool vmd_rs_xen_domain(void)
 {
 	return xen_domain();
 }
+
+struct acpi_device *vmd_rs_acpi_companion(struct device *dev)
+{
+	return ACPI_COMPANION(dev);
+}

@@ -9,6 +9,7 @@
 
 /* In vmd.c's order: pci-acpi.h needs pci.h first. */
 #include <linux/pci.h>
+#include <linux/acpi.h>
 #include <linux/irqchip/irq-msi-lib.h>
 #include <linux/lockdep.h>
 #include <linux/msi.h>
@@ -34,5 +35,6 @@ void vmd_rs_list_add_tail_rcu(struct list_head *new, struct list_head *head);
 void vmd_rs_list_del_rcu(struct list_head *entry);
 struct pci_dev *vmd_rs_msi_desc_to_pci_dev(struct msi_desc *desc);
 bool vmd_rs_xen_domain(void);
+struct acpi_device *vmd_rs_acpi_companion(struct device *dev);
 
 #endif /* VMD_RS_HELPER_H */

@@ -16,6 +16,10 @@ use core::{
         self,
         NonNull, //
     },
+    sync::atomic::{
+        AtomicPtr,
+        Ordering, //
+    },
 };
 
 use kernel::{
@@ -97,6 +101,9 @@ pub(crate) fn xen_domain() -> bool {
     // SAFETY: Reads a variable set at boot.
     unsafe { ext::vmd_rs_xen_domain() }
 }
+
+/// The `pci_ops` of the root bus whose scan holds the ACPI companion hook.
+static ACPI_HOOK_OPS: AtomicPtr<bindings::pci_ops> = AtomicPtr::new(ptr::null_mut());
 
 /// `PCIE_LINK_STATE_ALL`: BIT(0) to BIT(7) of linux/pci.h, every ASPM
 /// state and clock PM (a macro bindgen does not evaluate).
@@ -200,6 +207,9 @@ pub(crate) struct RootBusConfig {
     pub(crate) windows: [Window; 2],
     /// Give the bus the same native-control grants (_OSC) as the parent's.
     pub(crate) copy_host_bridge_flags: bool,
+    /// Look up the devices' ACPI companions under the parent's while they
+    /// are scanned and added (firmware may describe them there).
+    pub(crate) acpi_companions: bool,
     /// Name of the parent device's sysfs link to the root bus.
     pub(crate) link_name: &'static CStr,
 }
@@ -234,6 +244,7 @@ pub(crate) struct RootBus<T: ConfigOps, R: RemapOps> {
     bars: [usize; 2],
     remap: Option<Pin<KBox<MsiRemap<R>>>>,
     domain: DomainNr,
+    acpi_companions: bool,
     #[pin]
     _pin: PhantomPinned,
 }
@@ -274,6 +285,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
                 bars,
                 remap,
                 domain,
+                acpi_companions: config.acpi_companions,
                 _pin: PhantomPinned,
             }),
             GFP_KERNEL,
@@ -409,6 +421,15 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
         after_assign: impl FnMut(&BusDevice<'_>),
     ) {
         let bus = self.bus;
+        // The hook is global: if another driver holds it, go without.
+        // SAFETY: The hook is a valid function for as long as it is set.
+        let hook = self.acpi_companions
+            && unsafe { ext::pci_acpi_set_companion_lookup_hook(Some(Self::acpi_companion)) } == 0;
+        if hook {
+            // The hook is exclusive: one scan at a time has it.
+            // SAFETY: `raw` is initialised.
+            ACPI_HOOK_OPS.store(unsafe { &raw mut (*self.raw.get()).ops }, Ordering::Release);
+        }
         // SAFETY: `bus` is the valid root bus (type invariant); the rescan
         // lock serialises with sysfs rescan and removal.
         unsafe {
@@ -449,6 +470,42 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
             // Drivers bind below here: pciehp takes the rescan lock itself.
             bindings::pci_unlock_rescan_remove();
             bindings::pci_bus_add_devices(bus);
+            if hook {
+                ext::pci_acpi_clear_companion_lookup_hook();
+                ACPI_HOOK_OPS.store(ptr::null_mut(), Ordering::Release);
+            }
+        }
+    }
+
+    /// The ACPI companion of a device below a root bus of this type: the
+    /// parent device's companion's child at (relative bus << 24 | devfn <<
+    /// 16 | 0x8000ffff), as firmware names them; none beyond bus 31.
+    ///
+    /// # Safety
+    ///
+    /// `pdev` is a valid PCI device being added (the ACPI core's contract).
+    unsafe extern "C" fn acpi_companion(
+        pdev: *mut bindings::pci_dev,
+    ) -> *mut bindings::acpi_device {
+        // SAFETY: `pdev`, its bus and (for our buses) their host bridge and
+        // its parent are valid while the device is added.
+        unsafe {
+            let bus = (*pdev).bus;
+            // Ours if it is the bus being scanned with the hook.
+            if !ptr::eq((*bus).ops, ACPI_HOOK_OPS.load(Ordering::Acquire)) {
+                return ptr::null_mut();
+            }
+            let bridge = bindings::pci_find_host_bridge(bus);
+            let busnr = u32::from((*bus).number).wrapping_sub((*(*bridge).bus).number.into());
+            if busnr > 31 {
+                return ptr::null_mut();
+            }
+            let addr = busnr << 24 | (*pdev).devfn << 16 | 0x8000_ffff;
+            bindings::acpi_find_child_device(
+                ext::vmd_rs_acpi_companion((*bridge).dev.parent),
+                addr.into(),
+                false,
+            )
         }
     }
 

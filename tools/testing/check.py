@@ -98,12 +98,26 @@ def main():
 
     if built:
         r.vm("module load/unload", "module_load.sh", timeout=300)
-        # machines.MIXED once vmd_rs binds reliably (see the testing docs).
-        r.vm("vmd_rs decodes like the C driver", "rs_decode.sh", machine=machines.DECODE,
+        r.vm("vmd_rs decodes like the C driver", "rs_decode.sh", machine=machines.MIXED,
              timeout=600)
-        # Not yet: the C driver's cases with vmd_rs on the VMDs it drives
-        # ("vmd_cases.sh vmd_rs" on machines.BYPASS) passed twice, then froze
-        # the guest twice (during IO, during rmmod): see the testing docs.
+        # The C driver's cases, run with vmd_rs: the same outcomes, plus
+        # vmd_rs's debugfs.
+        r.vm("vmd_rs on mixed", "vmd_cases.sh", args=["vmd_rs"], machine=machines.MIXED,
+             timeout=900)
+        r.vm("vmd_rs on iommu", "vmd_cases.sh", args=["vmd_rs", "--no-reload"],
+             machine=machines.IOMMU, timeout=900)
+        # msi_remap=on: remapped on the bypass-capable parts too; off: bypass
+        # where possible, refused (with a message) where not.
+        r.vm("vmd_rs msi_remap=on", "vmd_cases.sh",
+             args=["vmd_rs", "--no-reload", "msi_remap=on"], machine=machines.BYPASS,
+             msi_remap="on", timeout=900)
+        r.vm("vmd_rs msi_remap=off", "vmd_cases.sh",
+             args=["vmd_rs", "--no-reload", "msi_remap=off"], machine=machines.PAIR,
+             msi_remap="off", timeout=600)
+        r.vm("vmd_rs 50 cycles", "cycles.sh", args=["vmd_rs", "50"], machine=machines.PAIR,
+             timeout=1200)
+        r.vm("vmd_rs suspend/resume", "suspend.sh", args=["vmd_rs"], machine=machines.PAIR,
+             timeout=600)
     elif r.wanted("module load/unload"):
         r.result("module load/unload: not run, the module did not build", False)
 
@@ -115,6 +129,8 @@ def main():
          timeout=900)
     r.vm("C driver on iommu", "vmd_cases.sh", args=["vmd", "--no-reload"],
          machine=machines.IOMMU, timeout=900)
+    r.vm("C driver suspend/resume", "suspend.sh", args=["vmd"], machine=machines.PAIR,
+         timeout=600)
 
     print(f"# make check took {time.monotonic() - start:.0f} s")
     print(f"{r.passed} passed, {r.failed} failed")

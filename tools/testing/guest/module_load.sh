@@ -4,7 +4,6 @@
 # vmd_rs loads and unloads cleanly, many times in one boot, and its KUnit
 # suites (run by KUnit on every load) pass.
 . "$(dirname "$0")/ktap.sh"
-KO=${KO:-$REPO/vmd_rs.ko}
 CYCLES=${CYCLES:-20}
 SUITES="vmd_rs_parts vmd_rs_layout vmd_rs_raw_spinlock"
 

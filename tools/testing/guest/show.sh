@@ -5,7 +5,6 @@
 # do a short IO check.  Usage: show.sh <manifest>
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/vmd_lib.sh"
-KO=${KO:-$REPO/vmd_rs.ko}
 MANIFEST=${1:-/dev/null}
 
 echo "== kernel: $(uname -r) ($(uname -v))"
@@ -40,6 +39,15 @@ for bdf in $vmds; do
 			io=1
 		fi
 	done
+	dbg=/sys/kernel/debug/vmd_rs-$bdf
+	if [ -d "$dbg" ]; then
+		echo "-- debugfs $dbg/info"
+		sed 's/^/   /' "$dbg/info"
+		if [ -e "$dbg/vectors" ]; then
+			echo "-- debugfs $dbg/vectors"
+			sed 's/^/   /' "$dbg/vectors"
+		fi
+	fi
 done
 ktap_result "$io" "short IO check on every NVMe behind a VMD"
 ktap_done

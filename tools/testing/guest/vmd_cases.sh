@@ -31,8 +31,12 @@ unload_driver() {
 	rmmod "$DRV"
 }
 
-total_nvme=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
+total_nvme=$(awk '$7 != "refused" { s += $4 } END { print s + 0 }' "$MANIFEST")
 nvmds=$(wc -l <"$MANIFEST")
+nrefused=$(awk '$7 == "refused"' "$MANIFEST" | wc -l)
+# vmd_rs also shows each VMD in debugfs.
+per_vmd=6
+[ "$DRV" = vmd_rs ] && per_vmd=7
 
 count_disks() {
 	local n=0 name bdf rest
@@ -43,7 +47,7 @@ count_disks() {
 }
 
 nhot=$(awk '$9 == 1' "$MANIFEST" | wc -l)
-ktap_header "$((nvmds * 6 + 3 + RELOAD * 2 + (nhot > 0 ? 2 : 0)))"
+ktap_header "$(((nvmds - nrefused) * per_vmd + nrefused + 3 + RELOAD * 2 + (nhot > 0 ? 2 : 0)))"
 
 ktap_check "load $DRV" load_driver
 wait_for "[ \$(count_disks) -ge $total_nvme ]" 120
@@ -59,6 +63,13 @@ while read -r name bdf id nvme bstart shadow mode client hotplug; do
 
 	drv=$(basename "$(readlink "/sys/bus/pci/devices/$bdf/driver")" 2>/dev/null)
 	dom=$(vmd_domain "$bdf")
+	if [ "$mode" = refused ]; then
+		# msi_remap=off where the VMD cannot bypass: not bound, and says why.
+		msg=$(dmesg | grep "$bdf: msi_remap=off" | tail -1)
+		ktap_result "$([ -z "$drv" ] && [ -z "$dom" ] && [ -n "$msg" ]; echo $?)" \
+			"$tag: msi_remap=off refused, with a message" "driver '$drv', domain '$dom'" "$msg"
+		continue
+	fi
 	ktap_result "$([ "$drv" = "$DRV" ] && [ -n "$dom" ]; echo $?)" \
 		"$tag: bound to $DRV with a domain" "driver '$drv', domain '$dom'"
 	domains="$domains $dom"
@@ -132,13 +143,44 @@ while read -r name bdf id nvme bstart shadow mode client hotplug; do
 		what="child interrupts arrive directly"
 	fi
 	ktap_result "$ok" "$tag: $what" "$diag"
+
+	if [ "$DRV" = vmd_rs ]; then
+		# debugfs: the mode and bus range; in remap mode each vector and the
+		# child IRQs on it, with the one the IO used counted.
+		dbg=/sys/kernel/debug/vmd_rs-$bdf
+		info=$(cat "$dbg/info" 2>/dev/null)
+		vectors=$(cat "$dbg/vectors" 2>/dev/null)
+		ok=$(echo "$info" | grep -q "^mode: $mode" && echo "$info" | grep -q "^buses: $bus-" &&
+			echo "$info" | grep -q "^domain: $dom\$"; echo $?)
+		extra=""
+		if [ "$ok" = 0 ] && [ "$mode" = remap ]; then
+			ok=$(echo "$vectors" | grep -qE "child irqs:.* $first_child \([1-9][0-9]*\)"; echo $?)
+			# H6: the irq domain is named after the PCI domain.
+			irqdom=/sys/kernel/debug/irq/domains/VMD-MSI-$((16#$dom))
+			[ "$ok" = 0 ] && { [ -e "$irqdom" ] || ok=1; }
+			# H3: unbinding a child's driver uncounts exactly its interrupts.
+			cpci=$(disk_pci "$(echo $disks | cut -d' ' -f1)")
+			nirq=$(pci_irqs "$cpci" | wc -l)
+			before=$(sed -n 's/.* \([0-9]*\) child irqs:.*/\1/p' "$dbg/vectors" | awk '{ s += $1 } END { print s }')
+			echo "$cpci" >/sys/bus/pci/drivers/nvme/unbind
+			after=$(sed -n 's/.* \([0-9]*\) child irqs:.*/\1/p' "$dbg/vectors" | awk '{ s += $1 } END { print s }')
+			echo "$cpci" >/sys/bus/pci/drivers/nvme/bind
+			wait_for "[ \$(vmd_disks $bdf | wc -l) -eq $nvme ]" 30
+			[ "$ok" = 0 ] && { [ "$after" -eq $((before - nirq)) ] || ok=1; }
+			extra="irq domain $irqdom; child irqs on the vectors $before, without $cpci's $nirq: $after"
+		elif [ "$ok" = 0 ]; then
+			ok=$([ ! -e "$dbg/vectors" ]; echo $?)
+		fi
+		ktap_result "$ok" "$tag: debugfs shows mode, buses and (remap) vectors with their children" \
+			"$info" "$vectors" "$extra"
+	fi
 done <"$MANIFEST"
 
 # Shadow VMDs: the windows carry an offset (the host's MEMBAR addresses).
 shadow_ok=0
 shadow_n=0
-while read -r name bdf id nvme bstart shadow rest; do
-	[ "$shadow" = 1 ] || continue
+while read -r name bdf id nvme bstart shadow mode rest; do
+	[ "$shadow" = 1 ] && [ "$mode" != refused ] || continue
 	shadow_n=$((shadow_n + 1))
 	dom=$(vmd_domain "$bdf")
 	dmesg | grep -q "pci_bus $dom:.*root bus resource .*bus address" || shadow_ok=1

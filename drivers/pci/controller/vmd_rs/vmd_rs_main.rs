@@ -543,6 +543,7 @@ impl pci::Driver for VmdDriver {
                 windows,
                 // _OSC grants of the real host bridge, not a hypervisor's.
                 copy_host_bridge_flags: !layout.in_guest(),
+                acpi_companions: true,
                 link_name: c"domain",
             },
             remap,
