@@ -45,3 +45,8 @@ run: provision
 
 check: provision
 	python3 tools/testing/check.py
+
+# vmd_rs against the C driver and against no VMD (see tools/testing/bench.py).
+bench: provision
+	$(PROVISION) bench
+	$(CACHE)/venv/bin/python3 tools/testing/bench.py

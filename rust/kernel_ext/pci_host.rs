@@ -79,6 +79,35 @@ impl<T: ConfigOps + Send> ConfigOps for Arc<T> {
     }
 }
 
+/// A PCI device with memory decoding and bus mastering on, turned off
+/// again when dropped (what `pcim_enable_device` gives a C driver): the
+/// kernel crate's `enable_device_mem` has no counterpart, so a driver that
+/// binds repeatedly would pile up enable counts and leave its device
+/// mastering the bus after unbind.
+pub(crate) struct EnabledDevice<'a> {
+    pdev: &'a pci::Device<Bound>,
+}
+
+impl<'a> EnabledDevice<'a> {
+    /// Enables memory decoding and bus mastering.
+    pub(crate) fn new(pdev: &'a pci::Device<Core<'_>>) -> Result<Self> {
+        pdev.enable_device_mem()?;
+        pdev.set_master();
+        Ok(Self { pdev })
+    }
+}
+
+impl Drop for EnabledDevice<'_> {
+    fn drop(&mut self) {
+        let raw = ptr::from_ref(self.pdev).cast::<bindings::pci_dev>().cast_mut();
+        // SAFETY: The device is valid and was enabled in `new`, once.
+        unsafe {
+            bindings::pci_clear_master(raw);
+            bindings::pci_disable_device(raw);
+        }
+    }
+}
+
 /// Gives `pdev` the widest DMA mask the platform takes (64, else 32 bits).
 ///
 /// A VMD does no DMA of its own, but its children's DMA carries its

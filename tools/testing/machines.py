@@ -17,7 +17,7 @@ class Vmd:
     """One intel-vmd device and its children."""
 
     def __init__(self, name, slot, device_id, nvme=1, bus_start=0, shadow=False,
-                 hotplug_port=False, props=""):
+                 hotplug_port=False, props="", null=False):
         self.name = name
         self.slot = slot
         self.device_id = device_id
@@ -26,6 +26,9 @@ class Vmd:
         self.shadow = shadow
         self.hotplug_port = hotplug_port
         self.props = props
+        # NVMe on QEMU's null-co block driver (reads return zeroes, writes
+        # vanish): no host disk in the measurements.
+        self.null = null
 
     @property
     def bdf(self):
@@ -40,12 +43,9 @@ class Vmd:
 
     def _port(self, imgdir, port, drive, chassis, slot, size, extra=""):
         """A root port on the VMD's bus and a drive (sparse file) for an NVMe."""
-        img = os.path.join(imgdir, f"{drive}.img")
-        with open(img, "wb") as fh:
-            fh.truncate(size)
         return [f"-device pcie-root-port,id={port},bus={self.name},"
                 f"chassis={chassis},slot={slot},addr=0x{slot:x}{extra}",
-                f"-drive if=none,id={drive},file={img},format=raw"]
+                drive_opt(imgdir, drive, size, self.null)]
 
     def qemu_opts(self, imgdir, chassis):
         o = [f"-device intel-vmd,id={self.name},bus=pcie.0,addr=0x{self.slot:x},"
@@ -70,6 +70,37 @@ class Vmd:
                 f"{self.expected_mode(msi_remap)} "
                 f"{1 if self.device_id in CLIENT else 0} "
                 f"{int(self.hotplug_port)}")
+
+
+def drive_opt(imgdir, drive, size, null=False):
+    """A drive for an NVMe: a sparse file, or QEMU's null-co."""
+    if null:
+        return f"-blockdev driver=null-co,node-name={drive},size={size},read-zeroes=on"
+    img = os.path.join(imgdir, f"{drive}.img")
+    with open(img, "wb") as fh:
+        fh.truncate(size)
+    return f"-drive if=none,id={drive},file={img},format=raw"
+
+
+class Direct:
+    """NVMe drives on root ports of the q35 root complex: no VMD."""
+
+    def __init__(self, nvme):
+        self.name = "direct"
+        self.nvme = nvme
+        self.append = ""
+
+    def qemu_opts(self, imgdir):
+        o = []
+        for i in range(self.nvme):
+            o += [f"-device pcie-root-port,id=drp{i},bus=pcie.0,chassis={40 + i},"
+                  f"slot={i},addr=0x{0x8 + i:x}",
+                  drive_opt(imgdir, f"dd{i}", 1 << 30, null=True),
+                  f"-device nvme,bus=drp{i},serial=direct{i},drive=dd{i}"]
+        return " ".join(o)
+
+    def manifest(self, msi_remap="auto"):
+        return f"direct - - {self.nvme} 0 0 direct 0 0\n"
 
 
 class Machine:
@@ -132,5 +163,12 @@ PAIR = Machine("pair", [
     Vmd("vmd0", 0x10, 0x28C0, nvme=2),
     Vmd("vmd1", 0x11, 0x201D),
 ])
+
+# make bench: the same NVMe count and backing with and without VMDs.
+BENCH_VMD = Machine("bench-vmd", [
+    Vmd("vmd0", 0x10, 0x28C0, nvme=4, null=True),
+    Vmd("vmd1", 0x11, 0x201D, nvme=4, null=True),
+])
+BENCH_DIRECT = Direct(4)
 
 MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, PAIR)}

@@ -229,9 +229,17 @@ qemu) packages; tools; qemu ;;
 packages) packages ;;
 tools) tools ;;
 kernel) packages; tools; kernel "${2:-debug}" ;;
+bench)
+	# make bench: the bench kernel, and matplotlib for its chart.
+	packages
+	tools
+	kernel bench
+	"$CACHE/venv/bin/python3" -c 'import matplotlib' 2>/dev/null ||
+		"$CACHE/venv/bin/pip" install -q "matplotlib>=3.7,<4"
+	;;
 print-kdir) print_kdir "${2:-debug}" ;;
 *)
-	echo "usage: $0 [all|packages|tools|kernel [debug|bench]|print-kdir]" >&2
+	echo "usage: $0 [all|packages|tools|kernel [debug|bench]|bench|print-kdir]" >&2
 	exit 2
 	;;
 esac

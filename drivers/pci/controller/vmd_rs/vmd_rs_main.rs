@@ -46,6 +46,7 @@ use kernel_ext::{
         set_dma_mask_64_or_32,
         xen_domain,
         BusDevice,
+        EnabledDevice,
         ConfigOps,
         DomainNr,
         RootBus,
@@ -126,6 +127,8 @@ struct Vmd<'bound> {
     /// debugfs: "info" here, "vectors" (remap mode) in the remap domain.
     _info: Pin<KBox<debugfs::File<Summary>>>,
     _dir: debugfs::Dir,
+    /// Memory decoding and bus mastering, off again last.
+    _enabled: EnabledDevice<'bound>,
 }
 
 /// What debugfs "info" shows: the VMD as probe set it up.
@@ -438,7 +441,7 @@ impl pci::Driver for VmdDriver {
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         let features = *info.ok_or(ENODEV)?;
 
-        pdev.enable_device_mem()?;
+        let enabled = EnabledDevice::new(pdev)?;
         let layout = Self::layout(pdev, features)?;
         dev_info!(
             pdev,
@@ -461,7 +464,6 @@ impl pci::Driver for VmdDriver {
                 MsiMode::Bypass => "bypass",
             }
         );
-        pdev.set_master();
         set_dma_mask_64_or_32(pdev).inspect_err(|_| dev_err!(pdev, "no usable DMA mask\n"))?;
         let cfgbar = pdev.iomap_region(CFGBAR, c"vmd_rs")?;
         let windows = [
@@ -580,6 +582,7 @@ impl pci::Driver for VmdDriver {
             bus: Some(bus),
             _info: info,
             _dir: dir,
+            _enabled: enabled,
         })
     }
 }

@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""`make bench`: vmd_rs against the C driver and against no VMD at all.
+
+Three configurations on the same QEMU, guest shape (2 vCPUs, 1 GiB) and
+NVMe drives (four per place, QEMU's null-co backend): direct (the drives on
+root ports of the q35 root complex), C (vmd.ko) and rust (vmd_rs.ko), the
+VMD ones with a 201D (remap) and a 28C0 (bypass; vmd_rs also msi_remap=on)
+in one boot.  Rounds are interleaved (direct, C, rust, direct, ...); the
+table shows medians, the spread (min-max) and the ratios.
+
+Writes bench-results/<date>/results.{json,csv} and chart.png, prints the
+table.  The kernel is the bench flavour (no lockdep, kmemleak, ...)."""
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import machines  # noqa: E402
+import vmtest  # noqa: E402
+
+ROOT = vmtest.ROOT
+CACHE = vmtest.CACHE
+WORKLOADS = ["1-qd1", "1-qd32", "4-qd1", "4-qd32"]
+
+
+def build_module():
+    """vmd_rs.ko for the bench kernel, built in a copy of the tree so that
+    the debug build in the tree stays as it is."""
+    src = os.path.join(CACHE, "bench-build")
+    os.makedirs(src, exist_ok=True)
+    for item in ("Kbuild", "drivers", "rust"):
+        dst = os.path.join(src, item)
+        if os.path.isdir(dst):
+            shutil.rmtree(dst)
+        elif os.path.exists(dst):
+            os.remove(dst)
+        if os.path.isdir(os.path.join(ROOT, item)):
+            shutil.copytree(os.path.join(ROOT, item), dst)
+        else:
+            shutil.copy(os.path.join(ROOT, item), dst)
+    kdir = vmtest.kdir("bench")
+    subprocess.run(["make", "-s", "-C", kdir, "LLVM=-19", f"M={src}", "modules"],
+                   check=True)
+    return os.path.join(src, "vmd_rs.ko"), kdir
+
+
+def text_size(ko):
+    out = subprocess.run(["size", "-A", ko], capture_output=True, text=True,
+                         check=True).stdout
+    return sum(int(line.split()[1]) for line in out.splitlines()
+               if line.startswith(".text"))
+
+
+def boot(config, ko, runtime):
+    """One boot of a configuration; returns {mode: measurements}."""
+    drv = {"direct": "none", "C": "vmd", "rust": "vmd_rs"}[config]
+    machine = machines.BENCH_DIRECT if config == "direct" else machines.BENCH_VMD
+    res = vmtest.run(os.path.join(HERE, "guest", "bench.sh"), args=[drv, str(runtime)],
+                     name=f"bench {config}", flavour="bench", machine=machine,
+                     timeout=900, keep=True, ko=ko,
+                     log=os.path.join(CACHE, "logs", f"bench-{config}.log"))
+    ok = res.tests and all(t[1] for t in res.tests) and not res.timed_out
+    out = {}
+    for f in sorted(os.listdir(res.outdir)):
+        path = os.path.join(res.outdir, f)
+        if f.startswith("misc-"):
+            with open(path) as fh:
+                m = json.load(fh)
+            out.setdefault(m["mode"], {}).update(
+                probe_ms=m["probe_ns"] / 1e6 if m["probe_ns"] else None,
+                cfg_reads_per_s=m["cfg_reads_per_s"])
+        elif f.startswith("fio-"):
+            # fio-<mode>-<disks>-qd<N>.json; the mode has a dash inside.
+            parts = f[4:-5].split("-")
+            mode, wl = "-".join(parts[:-2]), "-".join(parts[-2:])
+            with open(path) as fh:
+                try:
+                    j = json.load(fh)
+                except ValueError:
+                    continue
+            read = j["jobs"][0]["read"]
+            pct = read["clat_ns"].get("percentile", {})
+            out.setdefault(mode, {})[wl] = {
+                "iops": read["iops"],
+                "p50_us": pct.get("50.000000", 0) / 1000,
+                "p99_us": pct.get("99.000000", 0) / 1000,
+            }
+    shutil.rmtree(res.outdir, ignore_errors=True)
+    if not ok:
+        print(f"# bench {config}: the guest reported a failure, see its log", flush=True)
+    return out
+
+
+# Rows: (row name, the mode each configuration has it under).
+ROWS = [
+    ("remap 201D", {"direct": "direct", "C": "remap-201d", "rust": "remap-201d"}),
+    ("bypass 28C0", {"direct": "direct", "C": "bypass-28c0", "rust": "bypass-28c0"}),
+    ("remap 28C0 (msi_remap=on)", {"direct": "direct", "rust": "remap-28c0"}),
+]
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def spread(xs):
+    xs = [x for x in xs if x is not None]
+    return (min(xs), max(xs)) if xs else (None, None)
+
+
+def summarize(rounds):
+    """Medians and spreads per row, workload, metric and configuration."""
+    table = []
+    for row, modes in ROWS:
+        for wl in WORKLOADS + ["probe", "cfg"]:
+            entry = {"row": row, "workload": wl}
+            for cfg in ("direct", "C", "rust"):
+                mode = modes.get(cfg)
+                if mode is None or (wl == "probe" and cfg == "direct"):
+                    continue
+                vals = {"iops": [], "p50_us": [], "p99_us": [], "probe_ms": [],
+                        "cfg_reads_per_s": []}
+                for r in rounds:
+                    m = r.get(cfg, {}).get(mode, {})
+                    if wl == "probe":
+                        vals["probe_ms"].append(m.get("probe_ms"))
+                    elif wl == "cfg":
+                        vals["cfg_reads_per_s"].append(m.get("cfg_reads_per_s"))
+                    else:
+                        w = m.get(wl, {})
+                        for k in ("iops", "p50_us", "p99_us"):
+                            vals[k].append(w.get(k))
+                entry[cfg] = {k: {"median": med(v), "spread": spread(v)}
+                              for k, v in vals.items() if any(x is not None for x in v)}
+            table.append(entry)
+    return table
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def fmt(x, nd=0):
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def print_table(table, stream=sys.stdout):
+    head = (f"{'row':<26} {'load':<7} {'metric':<8} {'direct':>16} {'C':>16} "
+            f"{'rust':>16} {'rust/C':>7} {'rust/dir':>8} {'C/dir':>6}")
+    print(head, file=stream)
+    print("-" * len(head), file=stream)
+    for e in table:
+        metrics = {"probe": ["probe_ms"], "cfg": ["cfg_reads_per_s"]}.get(
+            e["workload"], ["iops", "p50_us", "p99_us"])
+        for k in metrics:
+            cells = []
+            meds = {}
+            for cfg in ("direct", "C", "rust"):
+                v = e.get(cfg, {}).get(k)
+                if v is None:
+                    cells.append(f"{'':>16}")
+                    continue
+                meds[cfg] = v["median"]
+                lo, hi = v["spread"]
+                cells.append(f"{fmt(v['median'], 1):>8} {fmt(lo):>3}-{fmt(hi):<3}"[:16]
+                             .rjust(16))
+            print(f"{e['row']:<26} {e['workload']:<7} {k[:8]:<8} {' '.join(cells)} "
+                  f"{fmt(ratio(meds.get('rust'), meds.get('C')), 3):>7} "
+                  f"{fmt(ratio(meds.get('rust'), meds.get('direct')), 3):>8} "
+                  f"{fmt(ratio(meds.get('C'), meds.get('direct')), 3):>6}", file=stream)
+
+
+def write_csv(table, path):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["row", "workload", "metric", "config", "median", "min", "max"])
+        for e in table:
+            for cfg in ("direct", "C", "rust"):
+                for k, v in e.get(cfg, {}).items():
+                    w.writerow([e["row"], e["workload"], k, cfg, v["median"], *v["spread"]])
+
+
+def chart(table, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("# no matplotlib: no chart", flush=True)
+        return
+    rows = [e for e in table if e["workload"] in WORKLOADS]
+    labels = [f"{e['row']}\n{e['workload']}" for e in rows]
+    fig, ax = plt.subplots(figsize=(max(8, len(rows) * 0.9), 5))
+    width = 0.27
+    for i, cfg in enumerate(("direct", "C", "rust")):
+        ys, lo, hi = [], [], []
+        for e in rows:
+            v = e.get(cfg, {}).get("iops")
+            m = v["median"] if v else 0
+            ys.append(m)
+            lo.append(m - v["spread"][0] if v else 0)
+            hi.append(v["spread"][1] - m if v else 0)
+        ax.bar([x + (i - 1) * width for x in range(len(rows))], ys, width,
+               yerr=[lo, hi], label=cfg, capsize=2)
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel("4k random read IOPS (median, min-max)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--runtime", type=int, default=4, help="seconds per fio run")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
+    a = ap.parse_args()
+
+    start = time.monotonic()
+    ko, kdir = build_module()
+    sizes = {"vmd.ko": text_size(os.path.join(kdir, "drivers/pci/controller/vmd.ko")),
+             "vmd_rs.ko": text_size(ko)}
+    rounds = []
+    for r in range(a.rounds):
+        this = {}
+        for cfg in ("direct", "C", "rust"):
+            print(f"# round {r + 1}/{a.rounds}: {cfg}", flush=True)
+            this[cfg] = boot(cfg, ko, a.runtime)
+        rounds.append(this)
+    table = summarize(rounds)
+
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
+    out = os.path.join(a.out, stamp)
+    os.makedirs(out, exist_ok=True)
+    meta = {"date": stamp, "host": platform.node(), "cpus": os.cpu_count(),
+            "rounds": a.rounds, "runtime_s": a.runtime, "text_bytes": sizes,
+            "kernel": os.path.basename(kdir)}
+    with open(os.path.join(out, "results.json"), "w") as fh:
+        json.dump({"meta": meta, "rounds": rounds, "table": table}, fh, indent=1)
+    write_csv(table, os.path.join(out, "results.csv"))
+    chart(table, os.path.join(out, "chart.png"))
+    print(f"# {meta}")
+    print(f"# .text bytes: vmd.ko {sizes['vmd.ko']}, vmd_rs.ko {sizes['vmd_rs.ko']}")
+    print_table(table)
+    print(f"# results in {out} ({time.monotonic() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

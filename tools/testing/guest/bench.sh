@@ -1,0 +1,112 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make bench`, guest side: one configuration's measurements, as JSON files
+# in $OUT for the host to read.  Usage:
+#   bench.sh <none|vmd|vmd_rs> <manifest> <fio runtime, s>
+# none: NVMe on the root complex.  vmd, vmd_rs: every VMD of the manifest,
+# in the mode the driver picks; vmd_rs then once more with msi_remap=on.
+. "$(dirname "$0")/ktap.sh"
+. "$(dirname "$0")/vmd_lib.sh"
+DRV=$1
+MANIFEST=$2
+RUNTIME=${3:-5}
+total=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
+
+nvme_count() {
+	ls /sys/block | grep -c '^nvme'
+}
+
+now_ns() {
+	date +%s%N
+}
+
+# Loads the driver; prints how long until every namespace exists (ns).
+load() {
+	local t0
+	t0=$(now_ns)
+	if [ "$DRV" = vmd_rs ]; then
+		insmod "$KO" "$@" || return 1
+	else
+		modprobe vmd "$@" || return 1
+	fi
+	while [ "$(nvme_count)" -lt "$total" ]; do
+		[ $(($(now_ns) - t0)) -gt 60000000000 ] && return 1
+		sleep 0.01
+	done
+	echo $(($(now_ns) - t0))
+}
+
+# fio 4k random read on the disks given, one job each, queue depth $1.
+run_fio() {
+	local qd=$1 out=$2
+	shift 2
+	local args=() d
+	for d in "$@"; do
+		args+=(--name="$d" --filename="/dev/$d")
+	done
+	fio --ioengine=libaio --direct=1 --rw=randread --bs=4k --iodepth="$qd" \
+		--time_based --runtime="$RUNTIME" --ramp_time=1 --size=512M \
+		--group_reporting --output-format=json "${args[@]}" >"$out"
+}
+
+# Reads every config space below the host bridge(s) of the disks $2...
+# $1 times; prints reads per second.
+cfg_reads() {
+	local n=$1 t0 t1 devs=() d p
+	shift
+	for d in "$@"; do
+		p=$(readlink -f "/sys/block/$d/device/device")
+		# The NVMe and the port above it.
+		devs+=("$p/config" "$(dirname "$p")/config")
+	done
+	t0=$(now_ns)
+	for _ in $(seq "$n"); do
+		cat "${devs[@]}" >/dev/null
+	done
+	t1=$(now_ns)
+	echo $((n * ${#devs[@]} * 1000000000 / (t1 - t0)))
+}
+
+# All measurements of one mode on the disks given; $1 names it.
+measure() {
+	local mode=$1 probe=$2
+	shift 2
+	local first=$1
+	run_fio 1 "$OUT/fio-$mode-1-qd1.json" "$first"
+	run_fio 32 "$OUT/fio-$mode-1-qd32.json" "$first"
+	run_fio 1 "$OUT/fio-$mode-4-qd1.json" "$@"
+	run_fio 32 "$OUT/fio-$mode-4-qd32.json" "$@"
+	echo "{\"mode\": \"$mode\", \"probe_ns\": ${probe:-null}," \
+		"\"cfg_reads_per_s\": $(cfg_reads 200 "$@")}" >"$OUT/misc-$mode.json"
+}
+
+# The disks behind a VMD (or all of them without one), four at most.
+disks_of() {
+	if [ "$1" = - ]; then
+		ls /sys/block | grep '^nvme' | head -4
+	else
+		vmd_disks "$1" | head -4
+	fi
+}
+
+ktap_header 1
+fails=0
+if [ "$DRV" = none ]; then
+	measure direct "" $(disks_of -) || fails=1
+else
+	probe=$(load) || fails=1
+	while read -r name bdf id nvme bstart shadow mode rest; do
+		measure "$mode-$id" "$probe" $(disks_of "$bdf") || fails=1
+	done <"$MANIFEST"
+	if [ "$DRV" = vmd_rs ]; then
+		rmmod vmd_rs
+		probe=$(load msi_remap=on) || fails=1
+		while read -r name bdf id nvme bstart shadow mode rest; do
+			[ "$mode" = bypass ] || continue
+			measure "remap-$id" "$probe" $(disks_of "$bdf") || fails=1
+		done <"$MANIFEST"
+	fi
+fi
+ktap_result "$fails" "bench $DRV"
+ktap_done
