@@ -250,19 +250,13 @@ class HostMonitor(threading.Thread):
 
 def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
         timeout=600, memory="1G", cpus=2, flavour="debug", log=None,
-        machine=None, msi_remap="auto", keep=False, post_mortem=False, ko=None,
-        kunit=None):
+        machine=None, msi_remap="auto", keep=False, post_mortem=False, ko=None):
     """Boots the VM, runs `script` in it and returns a Result.
 
     With a `machine` (see machines.py), the VM gets its VMDs and NVMe
     drives, the guest script gets the machine's manifest as its first
     argument after `args`, and the guest may ask for monitor commands.
     `ko` is the vmd_rs.ko the guest loads (the tree's by default).
-    `kunit`: whether vmd_rs's KUnit suites run on every insmod; by default
-    only without a machine (the "module load/unload" test). With them
-    running while emulated NVMe drives probe and do IO, a guest CPU now and
-    then lost a local APIC interrupt under TCG (a stuck ISR bit, or a
-    pending timer on a halted vCPU): see Documentation/vmd_rs/testing.rst.
     With `post_mortem`, QEMU logs CPU resets (a triple fault's registers)
     and a timed-out guest's registers and stacks go to the log."""
     name = name or os.path.basename(script)
@@ -289,10 +283,6 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
         if post_mortem:
             qemu_opts += f" -d cpu_reset,guest_errors -D {outdir}/qemu-debug.log"
         append = " ".join(filter(None, [machine.append, append]))
-    if kunit is None:
-        kunit = machine is None
-    if not kunit:
-        append = " ".join(filter(None, ["kunit.enable=0", append]))
         args = list(args[:1]) + [manifest] + list(args[1:])
         monitor = HostMonitor(outdir, sock)
         monitor.start()

@@ -2,18 +2,32 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # vmd_rs reads every emulated VMD as the C driver does: the same bus range,
-# guest/bare-metal view and MSI mode, and binds it.
+# guest/bare-metal view and MSI mode, and binds it; the domain it builds is
+# the C driver's: the same devices (IDs, class), BARs and bridge windows.
 # Usage: rs_decode.sh <manifest>
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/vmd_lib.sh"
 MANIFEST=$1
 nvmds=$(wc -l <"$MANIFEST")
 
-ktap_header "$((nvmds * 3 + 2))"
+# A domain, without its number: each device's address, IDs and class, and
+# its resources (BARs, bridge windows) as sysfs lists them.
+domain_dump() {
+	local d
+	for d in /sys/bus/pci/devices/"$1":*; do
+		[ -e "$d" ] || continue
+		echo "${d##*/$1:} $(cat "$d/vendor" "$d/device" "$d/class" | xargs)"
+		grep -v '^0x0000000000000000 0x0000000000000000' "$d/resource" | sed 's/^/  /'
+	done
+}
+
+ktap_header "$((nvmds * 4 + 2))"
 ktap_check "insmod vmd_rs" insmod "$KO"
-declare -A rs
+wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $(awk '{ s += $4 } END { print s }' "$MANIFEST") ]" 60
+declare -A rs rs_tree
 while read -r name bdf id nvme bstart shadow mode client hotplug; do
 	rs[$name]=$(dmesg | grep "vmd_rs $bdf: VMD $id:" | tail -1)
+	rs_tree[$name]=$(domain_dump "$(vmd_domain "$bdf")")
 	drv=$(basename "$(readlink "/sys/bus/pci/devices/$bdf/driver")" 2>/dev/null)
 	[ "$drv" = vmd_rs ]
 	ktap_result $? "$name ($id): vmd_rs reads it and binds ($mode)" "${rs[$name]}" "driver: '$drv'"
@@ -36,5 +50,9 @@ while read -r name bdf id nvme bstart shadow mode client hotplug; do
 	want_view=$([ "$shadow" = 1 ] && echo guest || echo "bare metal")
 	echo "$line" | grep -q "($want_view), MSI $mode"
 	ktap_result $? "$name ($id): $want_view view, MSI $mode, as the C driver uses" "$line"
+	c_tree=$(domain_dump "$dom")
+	[ -n "$c_tree" ] && [ "$c_tree" = "${rs_tree[$name]}" ]
+	ktap_result $? "$name ($id): the same devices, BARs and bridge windows as with the C driver" \
+		"$(diff <(echo "${rs_tree[$name]}") <(echo "$c_tree") | head -20)"
 done <"$MANIFEST"
 ktap_done
