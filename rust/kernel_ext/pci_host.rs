@@ -99,7 +99,9 @@ impl<'a> EnabledDevice<'a> {
 
 impl Drop for EnabledDevice<'_> {
     fn drop(&mut self) {
-        let raw = ptr::from_ref(self.pdev).cast::<bindings::pci_dev>().cast_mut();
+        let raw = ptr::from_ref(self.pdev)
+            .cast::<bindings::pci_dev>()
+            .cast_mut();
         // SAFETY: The device is valid and was enabled in `new`, once.
         unsafe {
             bindings::pci_clear_master(raw);

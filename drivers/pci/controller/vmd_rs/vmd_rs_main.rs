@@ -46,9 +46,9 @@ use kernel_ext::{
         set_dma_mask_64_or_32,
         xen_domain,
         BusDevice,
-        EnabledDevice,
         ConfigOps,
         DomainNr,
+        EnabledDevice,
         RootBus,
         RootBusConfig,
         Window, //
