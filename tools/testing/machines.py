@@ -36,10 +36,13 @@ class Vmd:
 
     def expected_mode(self, msi_remap="auto"):
         """remap, bypass, or refused (vmd_rs's msi_remap=off where the
-        VMD cannot bypass)."""
+        VMD cannot bypass, or =on on a 28C1 whose firmware, the model's
+        default, set bypass: Linux does not change a 28C1's mode)."""
         if self.device_id not in BYPASS_CAPABLE or self.shadow:
             return "refused" if msi_remap == "off" else "remap"
-        return "remap" if msi_remap == "on" else "bypass"
+        if msi_remap == "on":
+            return "refused" if self.device_id == 0x28C1 else "remap"
+        return "bypass"
 
     def _port(self, imgdir, port, drive, chassis, slot, size, extra=""):
         """A root port on the VMD's bus and a drive (sparse file) for an NVMe."""

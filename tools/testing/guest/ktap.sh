@@ -18,7 +18,8 @@ ktap_result() {
 	if [ "$rc" -eq 0 ]; then
 		echo "ok $KTAP_N $name"
 	else
-		[ $# -gt 0 ] && printf '# %s\n' "$@"
+		# Every line of every diagnostic is a KTAP comment.
+		[ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/# /'
 		echo "not ok $KTAP_N $name"
 		KTAP_FAILED=$((KTAP_FAILED + 1))
 	fi
@@ -30,12 +31,12 @@ ktap_check() {
 	shift
 	out=$("$@" 2>&1)
 	rc=$?
-	[ -n "$out" ] && printf '# %s\n' "$out" | head -40
+	[ -n "$out" ] && printf '%s\n' "$out" | head -40 | sed 's/^/# /'
 	ktap_result "$rc" "$name"
 }
 
 ktap_diag() {
-	printf '# %s\n' "$*"
+	printf '%s\n' "$*" | sed 's/^/# /'
 }
 
 ktap_done() {

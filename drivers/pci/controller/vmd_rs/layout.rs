@@ -166,14 +166,29 @@ impl RemapSetting {
 
 /// The MSI mode for a VMD, or [`None`] if the setting asks for what the VMD
 /// cannot do. A passthrough guest's VMD must remap: the host's interrupt
-/// remapping does not know the children.
-pub(crate) fn msi_mode(setting: RemapSetting, can_bypass: bool, in_guest: bool) -> Option<MsiMode> {
+/// remapping does not know the children. `fixed` is the mode firmware set
+/// where Linux may not change it (28C1).
+pub(crate) fn msi_mode(
+    setting: RemapSetting,
+    can_bypass: bool,
+    in_guest: bool,
+    fixed: Option<MsiMode>,
+) -> Option<MsiMode> {
     let bypass = can_bypass && !in_guest;
-    match setting {
-        RemapSetting::Auto if bypass => Some(MsiMode::Bypass),
-        RemapSetting::Auto | RemapSetting::On => Some(MsiMode::Remap),
-        RemapSetting::Off => bypass.then_some(MsiMode::Bypass),
+    let wanted = match setting {
+        // vmd.c assumes bypass on 28C1 whatever firmware set.
+        RemapSetting::Auto => fixed.unwrap_or(if bypass {
+            MsiMode::Bypass
+        } else {
+            MsiMode::Remap
+        }),
+        RemapSetting::On => MsiMode::Remap,
+        RemapSetting::Off => MsiMode::Bypass,
+    };
+    if (wanted == MsiMode::Bypass && !bypass) || fixed.is_some_and(|f| f != wanted) {
+        return None;
     }
+    Some(wanted)
 }
 
 #[kunit_tests(vmd_rs_layout)]
@@ -244,17 +259,22 @@ mod tests {
     fn msi_modes() {
         use MsiMode::*;
         use RemapSetting::*;
-        // auto: the C driver's choice.
-        assert_eq!(msi_mode(Auto, true, false), Some(Bypass));
-        assert_eq!(msi_mode(Auto, true, true), Some(Remap));
-        assert_eq!(msi_mode(Auto, false, false), Some(Remap));
-        // on: always possible.
-        assert_eq!(msi_mode(On, true, false), Some(Remap));
-        assert_eq!(msi_mode(On, false, true), Some(Remap));
+        // auto: the C driver's choice, or what firmware fixed.
+        assert_eq!(msi_mode(Auto, true, false, None), Some(Bypass));
+        assert_eq!(msi_mode(Auto, true, true, None), Some(Remap));
+        assert_eq!(msi_mode(Auto, false, false, None), Some(Remap));
+        assert_eq!(msi_mode(Auto, true, false, Some(Bypass)), Some(Bypass));
+        assert_eq!(msi_mode(Auto, true, false, Some(Remap)), Some(Remap));
+        assert_eq!(msi_mode(Auto, true, true, Some(Bypass)), None);
+        // on: possible unless firmware fixed bypass.
+        assert_eq!(msi_mode(On, true, false, None), Some(Remap));
+        assert_eq!(msi_mode(On, false, true, None), Some(Remap));
+        assert_eq!(msi_mode(On, true, false, Some(Bypass)), None);
         // off: only where bypass is.
-        assert_eq!(msi_mode(Off, true, false), Some(Bypass));
-        assert_eq!(msi_mode(Off, true, true), None);
-        assert_eq!(msi_mode(Off, false, false), None);
+        assert_eq!(msi_mode(Off, true, false, None), Some(Bypass));
+        assert_eq!(msi_mode(Off, true, true, None), None);
+        assert_eq!(msi_mode(Off, false, false, None), None);
+        assert_eq!(msi_mode(Off, true, false, Some(Remap)), None);
         assert_eq!(RemapSetting::from_index(0), Auto);
         assert_eq!(RemapSetting::from_index(1), On);
         assert_eq!(RemapSetting::from_index(2), Off);

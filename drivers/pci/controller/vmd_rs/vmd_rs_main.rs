@@ -412,15 +412,25 @@ impl VmdDriver {
         // Under Xen, Xen owns the interrupt controller: child MSIs written
         // by Linux would not work, the VMD's own vectors do.
         let can_bypass = features.contains(Features::CAN_BYPASS_MSI_REMAP) && !xen_domain();
+        // 28C1: firmware sets the mode and Linux leaves VMCONFIG alone.
+        let fixed = features.contains(Features::USE_BIOS_INFO).then(|| {
+            if bool::from(config.read(regs::VMCONFIG).msi_remap_disable()) {
+                MsiMode::Bypass
+            } else {
+                MsiMode::Remap
+            }
+        });
         layout.mode =
-            layout::msi_mode(setting, can_bypass, layout.in_guest()).ok_or_else(|| {
+            layout::msi_mode(setting, can_bypass, layout.in_guest(), fixed).ok_or_else(|| {
                 dev_err!(
                     pdev,
-                    "msi_remap=off, but {}: not binding\n",
-                    if can_bypass {
-                        "a passthrough guest's VMD must remap child MSIs"
-                    } else {
-                        "this part cannot bypass MSI remapping"
+                    "msi_remap={}, but {}: not binding\n",
+                    ["auto", "on", "off"][MSI_REMAP.get().min(2)],
+                    match fixed {
+                        Some(MsiMode::Bypass) => "firmware set this VMD's child MSIs to bypass it",
+                        Some(MsiMode::Remap) => "firmware set this VMD to remap child MSIs",
+                        None if !can_bypass => "this part cannot bypass MSI remapping",
+                        None => "a passthrough guest's VMD must remap child MSIs",
                     }
                 );
                 ENODEV
