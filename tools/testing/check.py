@@ -116,8 +116,6 @@ def main():
              msi_remap="off", timeout=600)
         r.vm("vmd_rs 50 cycles", "cycles.sh", args=["vmd_rs", "50"], machine=machines.PAIR,
              timeout=1200)
-        r.vm("vmd_rs suspend/resume", "suspend.sh", args=["vmd_rs"], machine=machines.PAIR,
-             timeout=600)
     elif r.wanted("module load/unload"):
         r.result("module load/unload: not run, the module did not build", False)
 
@@ -129,8 +127,6 @@ def main():
          timeout=900)
     r.vm("C driver on iommu", "vmd_cases.sh", args=["vmd", "--no-reload"],
          machine=machines.IOMMU, timeout=900)
-    r.vm("C driver suspend/resume", "suspend.sh", args=["vmd"], machine=machines.PAIR,
-         timeout=600)
 
     print(f"# make check took {time.monotonic() - start:.0f} s")
     print(f"{r.passed} passed, {r.failed} failed")
