@@ -50,8 +50,12 @@ def build_module():
         else:
             shutil.copy(os.path.join(ROOT, item), dst)
     kdir = vmtest.kdir("bench")
+    env = dict(os.environ)
+    # Where provision.sh puts bindgen, as the Makefile's PATH has it.
+    env["PATH"] = os.pathsep.join([os.path.join(CACHE, "tools", "bin"),
+                                   os.path.expanduser("~/.cargo/bin"), env["PATH"]])
     subprocess.run(["make", "-s", "-C", kdir, "LLVM=-19", f"M={src}", "modules"],
-                   check=True)
+                   check=True, env=env)
     return os.path.join(src, "vmd_rs.ko"), kdir
 
 
@@ -148,6 +152,10 @@ def summarize(rounds):
     return table
 
 
+NAMES = {"iops": "IOPS", "p50_us": "p50 us", "p99_us": "p99 us", "probe_ms": "probe ms",
+         "cfg_reads_per_s": "cfg/s"}
+
+
 def ratio(a, b):
     return a / b if a and b else None
 
@@ -157,8 +165,8 @@ def fmt(x, nd=0):
 
 
 def print_table(table, stream=sys.stdout):
-    head = (f"{'row':<26} {'load':<7} {'metric':<8} {'direct':>16} {'C':>16} "
-            f"{'rust':>16} {'rust/C':>7} {'rust/dir':>8} {'C/dir':>6}")
+    head = (f"{'row':<26} {'load':<7} {'metric':<9} {'direct':>22} {'C':>22} "
+            f"{'rust':>22} {'rust/C':>7} {'rust/dir':>8} {'C/dir':>6}")
     print(head, file=stream)
     print("-" * len(head), file=stream)
     for e in table:
@@ -170,13 +178,12 @@ def print_table(table, stream=sys.stdout):
             for cfg in ("direct", "C", "rust"):
                 v = e.get(cfg, {}).get(k)
                 if v is None:
-                    cells.append(f"{'':>16}")
+                    cells.append(f"{'':>22}")
                     continue
                 meds[cfg] = v["median"]
                 lo, hi = v["spread"]
-                cells.append(f"{fmt(v['median'], 1):>8} {fmt(lo):>3}-{fmt(hi):<3}"[:16]
-                             .rjust(16))
-            print(f"{e['row']:<26} {e['workload']:<7} {k[:8]:<8} {' '.join(cells)} "
+                cells.append(f"{fmt(v['median'])} [{fmt(lo)}-{fmt(hi)}]".rjust(22))
+            print(f"{e['row']:<26} {e['workload']:<7} {NAMES[k]:<9} {' '.join(cells)} "
                   f"{fmt(ratio(meds.get('rust'), meds.get('C')), 3):>7} "
                   f"{fmt(ratio(meds.get('rust'), meds.get('direct')), 3):>8} "
                   f"{fmt(ratio(meds.get('C'), meds.get('direct')), 3):>6}", file=stream)
@@ -255,6 +262,9 @@ def main():
     chart(table, os.path.join(out, "chart.png"))
     print(f"# {meta}")
     print(f"# .text bytes: vmd.ko {sizes['vmd.ko']}, vmd_rs.ko {sizes['vmd_rs.ko']}")
+    print("# medians [min-max] over the rounds; probe ms: module load until every "
+          "namespace exists (one load for both VMDs); cfg/s: whole config spaces "
+          "read through sysfs per second (each NVMe and its port)")
     print_table(table)
     print(f"# results in {out} ({time.monotonic() - start:.0f} s)")
     return 0

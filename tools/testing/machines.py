@@ -97,7 +97,7 @@ class Direct:
         o = []
         for i in range(self.nvme):
             o += [f"-device pcie-root-port,id=drp{i},bus=pcie.0,chassis={40 + i},"
-                  f"slot={i},addr=0x{0x8 + i:x}",
+                  f"slot={i},addr=0x{0x18 + i:x}",
                   drive_opt(imgdir, f"dd{i}", 1 << 30, null=True),
                   f"-device nvme,bus=drp{i},serial=direct{i},drive=dd{i}"]
         return " ".join(o)
