@@ -44,8 +44,8 @@ for bdf in $vmds; do
 		echo "-- debugfs $dbg/info"
 		sed 's/^/   /' "$dbg/info"
 		if [ -e "$dbg/vectors" ]; then
-			echo "-- debugfs $dbg/vectors"
-			sed 's/^/   /' "$dbg/vectors"
+			echo "-- debugfs $dbg/vectors (those with children)"
+			grep -v ' 0 child irqs' "$dbg/vectors" | sed 's/^/   /'
 		fi
 	fi
 done
