@@ -573,11 +573,10 @@ impl pci::Driver for VmdDriver {
         match bus.remap() {
             Some(remap) => dev_info!(
                 pdev,
-                "Bound to PCI domain {:04x}, child MSIs remapped onto {} vectors (IRQ {}+), loads {:?}\n",
+                "Bound to PCI domain {:04x}, child MSIs remapped onto {} vectors (IRQ {}+)\n",
                 bus.domain(),
                 remap.vectors(),
-                remap.vector_irq(0).unwrap_or(0),
-                remap.loads().as_deref().unwrap_or(&[])
+                remap.vector_irq(0).unwrap_or(0)
             ),
             None => dev_info!(
                 pdev,
