@@ -367,8 +367,8 @@ impl<R: RemapOps> MsiRemap<R> {
             (*parent_ops).init_dev_msi_info = Some(Self::init_dev_msi_info);
         }
 
-        // Named with the PCI domain, known by now: one name per instance.
-        // SAFETY: Plain call; the name is copied.
+        // SAFETY: Plain call; the name is copied. Named with the PCI domain,
+        // known by now: one name per instance.
         let fwnode = unsafe {
             bindings::__irq_domain_alloc_fwnode(
                 bindings::IRQCHIP_FWNODE_NAMED_ID,
@@ -653,8 +653,8 @@ impl<R: RemapOps> MsiRemap<R> {
             }
             // SAFETY: `entry` came from `KBox::into_raw` in `domain_alloc`.
             let line = unsafe { (*entry).line.as_ref() };
-            // Normally shut down (unlinked) already; make sure.
-            // SAFETY: `entry` is valid.
+            // SAFETY: `entry` is valid. Normally shut down (unlinked) already;
+            // make sure.
             unsafe { this.unlink(&*entry) };
             // No demux reader may still be looking at the entry.
             line.srcu.synchronize();

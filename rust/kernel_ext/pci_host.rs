@@ -452,14 +452,16 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
         after_assign: impl FnMut(&BusDevice<'_>),
     ) {
         let bus = self.bus;
-        // The hook is global: if another driver holds it, go without.
-        // SAFETY: The hook is a valid function for as long as it is set.
-        let hook = self.acpi_companions
-            && unsafe { ext::pci_acpi_set_companion_lookup_hook(Some(Self::acpi_companion)) } == 0;
+        // The hook is global and exclusive (one scan at a time has it): if
+        // another driver holds it, go without.
+        let hook = self.acpi_companions && {
+            // SAFETY: The hook is a valid function for as long as it is set.
+            unsafe { ext::pci_acpi_set_companion_lookup_hook(Some(Self::acpi_companion)) == 0 }
+        };
         if hook {
-            // The hook is exclusive: one scan at a time has it.
             // SAFETY: `raw` is initialised.
-            ACPI_HOOK_OPS.store(unsafe { &raw mut (*self.raw.get()).ops }, Ordering::Release);
+            let ops = unsafe { &raw mut (*self.raw.get()).ops };
+            ACPI_HOOK_OPS.store(ops, Ordering::Release);
         }
         // SAFETY: `bus` is the valid root bus (type invariant); the rescan
         // lock serialises with sysfs rescan and removal.

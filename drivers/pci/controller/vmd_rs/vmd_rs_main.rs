@@ -8,6 +8,7 @@
 //! VMD's own MSI-X vectors.  See Documentation/vmd_rs.rst.
 
 use kernel::{
+    bindings,
     debugfs,
     device::{
         Bound,
@@ -175,9 +176,6 @@ impl Summary {
 /// The VMD's domain: config space through CFGBAR, MSIs through its vectors.
 type VmdBus<'bound> = RootBus<Arc<Ecam<'bound>>, VmdRemap<'bound>>;
 
-/// `PCI_CLASS_STORAGE_EXPRESS`, class and programming interface of NVMe.
-const CLASS_NVME: u32 = 0x01_0802;
-
 /// How the VMD's vectors are shared by its children.
 struct VmdRemap<'bound> {
     ecam: Arc<Ecam<'bound>>,
@@ -189,7 +187,11 @@ struct VmdRemap<'bound> {
 
 impl RemapOps for VmdRemap<'_> {
     fn pick_vector(&self, child: &Child, loads: &[u32]) -> usize {
-        layout::pick_vector(loads, self.first_vector, child.class == CLASS_NVME)
+        layout::pick_vector(
+            loads,
+            self.first_vector,
+            child.class == bindings::PCI_CLASS_STORAGE_EXPRESS,
+        )
     }
 
     fn flushes(&self) -> bool {
@@ -227,11 +229,14 @@ fn set_msi_remapping(pdev: &pci::Device<Bound>, features: Features, enable: bool
 /// not collide with the new layout. Goes through the config accessors,
 /// under their lock (vmd.c writes CFGBAR directly, without its lock).
 fn domain_reset(ecam: &Ecam<'_>) {
-    const HEADER_TYPE: u16 = 0x0e;
-    const CLASS_DEVICE: u16 = 0x0a;
-    const MULTI_FUNCTION: u32 = 0x80;
-    const TYPE_BRIDGE: u32 = 1;
-    const CLASS_BRIDGE_PCI: u32 = 0x0604;
+    const HEADER_TYPE: u16 = bindings::PCI_HEADER_TYPE as u16;
+    const CLASS_DEVICE: u16 = bindings::PCI_CLASS_DEVICE as u16;
+    const IO_BASE: u16 = bindings::PCI_IO_BASE as u16;
+    const IO_BASE_UPPER16: u16 = bindings::PCI_IO_BASE_UPPER16 as u16;
+    const MEMORY_BASE: u16 = bindings::PCI_MEMORY_BASE as u16;
+    const PREF_MEMORY_BASE: u16 = bindings::PCI_PREF_MEMORY_BASE as u16;
+    const PREF_BASE_UPPER32: u16 = bindings::PCI_PREF_BASE_UPPER32 as u16;
+    const PREF_LIMIT_UPPER32: u16 = bindings::PCI_PREF_LIMIT_UPPER32 as u16;
     let buses = ecam.buses();
     for bus in buses.start..=buses.end {
         for dev in 0..32u8 {
@@ -241,24 +246,31 @@ fn domain_reset(ecam: &Ecam<'_>) {
             if hdr == 0xff {
                 continue;
             }
-            let functions = if hdr & MULTI_FUNCTION != 0 { 8 } else { 1 };
+            let functions = if hdr & bindings::PCI_HEADER_TYPE_MFD != 0 {
+                8
+            } else {
+                1
+            };
             for f in 0..functions {
                 let devfn = dev << 3 | f;
-                let is_bridge = ecam.read(bus, devfn, HEADER_TYPE, 1).map(|h| h & 0x7f)
-                    == Some(TYPE_BRIDGE)
-                    && ecam.read(bus, devfn, CLASS_DEVICE, 2) == Some(CLASS_BRIDGE_PCI);
+                let is_bridge = ecam
+                    .read(bus, devfn, HEADER_TYPE, 1)
+                    .map(|h| h & bindings::PCI_HEADER_TYPE_MASK)
+                    == Some(bindings::PCI_HEADER_TYPE_BRIDGE)
+                    && ecam.read(bus, devfn, CLASS_DEVICE, 2)
+                        == Some(bindings::PCI_CLASS_BRIDGE_PCI);
                 if !is_bridge {
                     continue;
                 }
                 // I/O: disable the upper half first, then close the window.
-                ecam.write(bus, devfn, 0x30, 4, 0x0000_ffff);
-                ecam.write(bus, devfn, 0x1c, 2, 0x00f0);
-                ecam.write(bus, devfn, 0x30, 4, 0);
+                ecam.write(bus, devfn, IO_BASE_UPPER16, 4, 0x0000_ffff);
+                ecam.write(bus, devfn, IO_BASE, 2, 0x00f0);
+                ecam.write(bus, devfn, IO_BASE_UPPER16, 4, 0);
                 // Memory, then prefetchable memory.
-                ecam.write(bus, devfn, 0x20, 4, 0x0000_fff0);
-                ecam.write(bus, devfn, 0x2c, 4, 0);
-                ecam.write(bus, devfn, 0x24, 4, 0x0000_fff0);
-                ecam.write(bus, devfn, 0x28, 4, 0xffff_ffff);
+                ecam.write(bus, devfn, MEMORY_BASE, 4, 0x0000_fff0);
+                ecam.write(bus, devfn, PREF_LIMIT_UPPER32, 4, 0);
+                ecam.write(bus, devfn, PREF_MEMORY_BASE, 4, 0x0000_fff0);
+                ecam.write(bus, devfn, PREF_BASE_UPPER32, 4, 0xffff_ffff);
             }
         }
         if bus == u8::MAX {
@@ -273,16 +285,12 @@ fn domain_reset(ecam: &Ecam<'_>) {
 fn bios_pm_quirk(dev: &BusDevice<'_>) {
     /// 3145728 ns: the maximum the platform needs (value 0x3, scale 4).
     const LTR: u32 = 0x1003;
-    const LTR_MAX_SNOOP_LAT: u16 = 4;
-    const LTR_VALUE_MASK: u32 = 0x03ff;
-    const LTR_SCALE_MASK: u32 = 0x1c00;
-    const EXT_CAP_ID_LTR: u32 = 0x18;
-    if let Some(pos) = dev.find_ext_capability(EXT_CAP_ID_LTR) {
-        let reg = pos + LTR_MAX_SNOOP_LAT;
+    if let Some(pos) = dev.find_ext_capability(bindings::PCI_EXT_CAP_ID_LTR) {
+        let reg = pos + bindings::PCI_LTR_MAX_SNOOP_LAT as u16;
         // Firmware's own value wins.
         if dev
             .read_config_dword(reg)
-            .is_some_and(|v| v & (LTR_VALUE_MASK | LTR_SCALE_MASK) == 0)
+            .is_some_and(|v| v & (bindings::PCI_LTR_VALUE_MASK | bindings::PCI_LTR_SCALE_MASK) == 0)
         {
             // Max snoop latency in the low word, max no-snoop in the high.
             dev.write_config_dword(reg, LTR << 16 | LTR);
