@@ -174,4 +174,4 @@ BENCH_VMD = Machine("bench-vmd", [
 ])
 BENCH_DIRECT = Direct(4)
 
-MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, PAIR)}
+MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, PAIR, BENCH_VMD, BENCH_DIRECT)}

@@ -63,7 +63,14 @@ ktap_result "$([ "$left" -eq 0 ] && [ -z "$doms" ]; echo $?)" \
 	"sysfs unbind removes the domains" "namespaces left: $left, domains: $doms"
 for b in $bdfs; do echo "$b" >"/sys/bus/pci/drivers/$DRV/bind"; done
 wait_for "[ \$(all_disks | wc -l) -eq $total ]" 30
-ktap_result "$([ "$(all_disks | wc -l)" -eq "$total" ] && io_each 4M; echo $?)" \
-	"sysfs bind brings them back, and IO works"
+rc=0
+back=$(all_disks | wc -l)
+if [ "$back" -ne "$total" ]; then
+	ktap_diag "$back of $total namespaces after bind"
+	rc=1
+else
+	io_each 4M || rc=1
+fi
+ktap_result "$rc" "sysfs bind brings them back, and IO works"
 rmmod "$DRV"
 ktap_done

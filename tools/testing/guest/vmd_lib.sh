@@ -59,7 +59,7 @@ fio_verify() {
 		--do_verify=1 --verify_fatal=1 --output-format=terse \
 		--minimal >/tmp/fio.$1 2>&1
 	local rc=$?
-	[ $rc -eq 0 ] || cat /tmp/fio.$1
+	[ $rc -eq 0 ] || sed "s/^/# /" /tmp/fio.$1
 	return $rc
 }
 
