@@ -29,9 +29,16 @@ disk_pci() {
 	echo "${p##*/}"
 }
 
-# IRQ numbers of a PCI device's MSI/MSI-X vectors, ascending.
+# IRQ numbers of a PCI device's MSI/MSI-X vectors, in vector order.  IRQ
+# numbers need not be in that order (other devices free and allocate IRQs
+# while a device's vectors are set up one by one); a PCI device's MSI domain
+# numbers its hwirqs by MSI(-X) index.
 pci_irqs() {
-	ls "/sys/bus/pci/devices/$1/msi_irqs" 2>/dev/null | sort -n
+	local irq hw
+	for irq in $(ls "/sys/bus/pci/devices/$1/msi_irqs" 2>/dev/null); do
+		hw=$(sed -n 's/^ *hwirq: *//p' "/sys/kernel/debug/irq/irqs/$irq" 2>/dev/null | head -1)
+		echo "$((${hw:-$irq})) $irq"
+	done | sort -n | awk '{ print $2 }'
 }
 
 # Sum of the interrupt counts of the IRQs given as arguments.
