@@ -158,12 +158,12 @@ impl<R: RemapOps> Line<R> {
         }
         // SAFETY: The handler and cookie stay valid until `free` or the
         // owner's drop frees the IRQ (before the line goes); the line is
-        // fully initialised and pinned. The demux must run in hard
-        // interrupt context (child handlers expect it): no threading.
+        // fully initialised and pinned.
         to_result(unsafe {
             bindings::request_irq(
                 self.virq,
                 Some(MsiRemap::<R>::demux),
+                // Child handlers expect hard interrupt context.
                 bindings::IRQF_NO_THREAD as c_ulong,
                 name.as_char_ptr(),
                 self.cookie(),
@@ -528,10 +528,10 @@ impl<R: RemapOps> MsiRemap<R> {
         let _guard = line.srcu.read_lock();
         let head = line.list.get();
         // SAFETY: `head` is an initialised list; entries stay valid while
-        // this SRCU read side lasts (`domain_free` waits for it). The
-        // volatile reads are C's `READ_ONCE` in `list_for_each_entry_rcu`:
-        // the writers publish with `list_add_tail_rcu`.
+        // this SRCU read side lasts (`domain_free` waits for it).
         unsafe {
+            // The volatile reads are `list_for_each_entry_rcu`'s `READ_ONCE`:
+            // the writers publish with `list_add_tail_rcu`.
             let mut pos = ptr::read_volatile(&raw const (*head).next);
             while pos != head {
                 let entry = &*kernel::container_of!(
