@@ -100,8 +100,14 @@ def main():
         r.vm("module load/unload", "module_load.sh", timeout=300)
         r.vm("vmd_rs decodes like the C driver", "rs_decode.sh", machine=machines.MIXED,
              timeout=600)
+        # Few VMD vectors: children share them, on the vectors the C
+        # driver would pick.
+        r.vm("vmd_rs decodes like the C driver, few vectors", "rs_decode.sh",
+             machine=machines.SCARCE, timeout=600)
         # The C driver's cases, run with vmd_rs: the same outcomes, plus
         # vmd_rs's debugfs.
+        r.vm("vmd_rs on scarce", "vmd_cases.sh", args=["vmd_rs", "--no-reload"],
+             machine=machines.SCARCE, timeout=900)
         r.vm("vmd_rs on mixed", "vmd_cases.sh", args=["vmd_rs"], machine=machines.MIXED,
              timeout=900)
         r.vm("vmd_rs on iommu", "vmd_cases.sh", args=["vmd_rs", "--no-reload"],
@@ -127,6 +133,8 @@ def main():
     # the reload case runs on the machine without an IOMMU.
     r.vm("C driver on mixed", "vmd_cases.sh", args=["vmd"], machine=machines.MIXED,
          timeout=900)
+    r.vm("C driver on scarce", "vmd_cases.sh", args=["vmd", "--no-reload"],
+         machine=machines.SCARCE, timeout=900)
     r.vm("C driver on iommu", "vmd_cases.sh", args=["vmd", "--no-reload"],
          machine=machines.IOMMU, timeout=900)
 

@@ -167,6 +167,16 @@ PAIR = Machine("pair", [
     Vmd("vmd1", 0x11, 0x201D),
 ])
 
+# Fewer VMD vectors than the children want: ports and NVMe queues share
+# them, and which child lands on which vector is the vector policy's doing.
+# One NVMe per VMD, so the outcome does not depend on probe order.
+SCARCE = Machine("scarce", [
+    Vmd("vmd1", 0x11, 0x201D, props=",vectors=1"),  # everything on vector 0
+    Vmd("vmd2", 0x12, 0x201D, props=",vectors=3"),  # 3 NVMe queues on 1 and 2
+    Vmd("vmd4", 0x14, 0x467F, props=",vectors=2"),  # client: everything on 1
+    Vmd("vmd5", 0x15, 0x9A0B, props=",vectors=4"),  # client: NVMe on 2 and 3
+])
+
 # make bench: the same NVMe count and backing with and without VMDs.
 BENCH_VMD = Machine("bench-vmd", [
     Vmd("vmd0", 0x10, 0x28C0, nvme=4, null=True),
@@ -174,4 +184,4 @@ BENCH_VMD = Machine("bench-vmd", [
 ])
 BENCH_DIRECT = Direct(4)
 
-MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, PAIR, BENCH_VMD, BENCH_DIRECT)}
+MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, PAIR, SCARCE, BENCH_VMD, BENCH_DIRECT)}

@@ -3,7 +3,8 @@
 #
 # vmd_rs reads every emulated VMD as the C driver does: the same bus range,
 # guest/bare-metal view and MSI mode, and binds it; the domain it builds is
-# the C driver's: the same devices (IDs, class), BARs and bridge windows.
+# the C driver's: the same devices (IDs, class), BARs and bridge windows,
+# and the same child interrupts on the same VMD vectors.
 # Usage: rs_decode.sh <manifest>
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/vmd_lib.sh"
@@ -21,13 +22,15 @@ domain_dump() {
 	done
 }
 
-ktap_header "$((nvmds * 4 + 2))"
+ktap_header "$((nvmds * 5 + 2))"
 ktap_check "insmod vmd_rs" insmod "$KO"
-wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $(awk '{ s += $4 } END { print s }' "$MANIFEST") ]" 60
-declare -A rs rs_tree
+total_nvme=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
+wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $total_nvme ]" 60
+declare -A rs rs_tree rs_vectors
 while read -r name bdf id nvme bstart shadow mode client hotplug; do
 	rs[$name]=$(dmesg | grep "vmd_rs $bdf: VMD $id:" | tail -1)
 	rs_tree[$name]=$(domain_dump "$(vmd_domain "$bdf")")
+	rs_vectors[$name]=$(vector_map "$bdf")
 	drv=$(basename "$(readlink "/sys/bus/pci/devices/$bdf/driver")" 2>/dev/null)
 	[ "$drv" = vmd_rs ]
 	ktap_result $? "$name ($id): vmd_rs reads it and binds ($mode)" "${rs[$name]}" "driver: '$drv'"
@@ -39,6 +42,7 @@ ktap_check "rmmod vmd_rs" rmmod vmd_rs
 echo "rs_decode: C driver from here" >/dev/kmsg
 modprobe vmd
 wait_for "[ \$(ls /sys/bus/pci/drivers/vmd | grep -c '^0000:') -ge $nvmds ]" 60
+wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $total_nvme ]" 60
 while read -r name bdf id nvme bstart shadow mode client hotplug; do
 	line=${rs[$name]}
 	dom=$(vmd_domain "$bdf")
@@ -54,5 +58,12 @@ while read -r name bdf id nvme bstart shadow mode client hotplug; do
 	[ -n "$c_tree" ] && [ "$c_tree" = "${rs_tree[$name]}" ]
 	ktap_result $? "$name ($id): the same devices, BARs and bridge windows as with the C driver" \
 		"$(diff <(echo "${rs_tree[$name]}") <(echo "$c_tree") | head -20)"
+	# Per child device, the VMD vector of each of its interrupts: the
+	# shared vector for ports, the least-loaded ones for NVMe queues.
+	c_vectors=$(vector_map "$bdf")
+	ktap_diag "$name, C driver: each child device, then the VMD vector of each of its MSIs:" "$c_vectors"
+	[ -n "$c_vectors" ] && [ "$c_vectors" = "${rs_vectors[$name]}" ]
+	ktap_result $? "$name ($id): child interrupts on the same VMD vectors as with the C driver" \
+		"vmd_rs:" "${rs_vectors[$name]}" "C:" "$c_vectors"
 done <"$MANIFEST"
 ktap_done

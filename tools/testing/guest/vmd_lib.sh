@@ -41,6 +41,36 @@ pci_irqs() {
 	done | sort -n | awk '{ print $2 }'
 }
 
+# Which of the VMD at $1's vectors each child interrupt is remapped to: one
+# line per child device with MSI(-X) interrupts, its address in the domain
+# and, for each interrupt in MSI index order, the VMD vector's index ("-"
+# where the interrupt does not go through the VMD).  Both drivers give the
+# VMD irq domain's hwirq the Linux IRQ of the VMD vector it is remapped to.
+vector_map() {
+	local dom vecs d line irq hw i v vec
+	dom=$(vmd_domain "$1") || return 1
+	vecs=$(pci_irqs "$1" | xargs)
+	for d in /sys/bus/pci/devices/"$dom":*; do
+		[ -d "$d/msi_irqs" ] || continue
+		line=${d##*/"$dom":}
+		for irq in $(pci_irqs "${d##*/}"); do
+			hw=$(awk '/^ *domain:/ { vmd = $2 ~ /^VMD-MSI/ }
+				vmd && /^ *hwirq:/ { print $2; exit }' \
+				"/sys/kernel/debug/irq/irqs/$irq" 2>/dev/null)
+			v=-
+			if [ -n "$hw" ]; then
+				i=0
+				for vec in $vecs; do
+					[ "$vec" -eq "$((hw))" ] && v=$i
+					i=$((i + 1))
+				done
+			fi
+			line="$line $v"
+		done
+		echo "$line"
+	done
+}
+
 # Sum of the interrupt counts of the IRQs given as arguments.
 irq_sum() {
 	local want=" $* "
