@@ -124,6 +124,9 @@ def main():
         # 201D (remapped), then sysfs unbind/bind while idle.
         r.vm("vmd_rs 50 cycles", "cycles.sh", args=["vmd_rs", "50"], machine=machines.PAIR,
              timeout=1500)
+        # System sleep: suspend to idle with pm_test=devices, then IO.
+        r.vm("vmd_rs suspend/resume", "suspend.sh", args=["vmd_rs"], machine=machines.PAIR,
+             sleep=True, timeout=600)
     elif r.wanted("module load/unload"):
         r.result("module load/unload: not run, the module did not build", False)
 
@@ -135,6 +138,8 @@ def main():
          timeout=900)
     r.vm("C driver on scarce", "vmd_cases.sh", args=["vmd", "--no-reload"],
          machine=machines.SCARCE, timeout=900)
+    r.vm("C driver suspend/resume", "suspend.sh", args=["vmd"], machine=machines.PAIR,
+         sleep=True, timeout=600)
     r.vm("C driver on iommu", "vmd_cases.sh", args=["vmd", "--no-reload"],
          machine=machines.IOMMU, timeout=900)
 

@@ -263,14 +263,16 @@ class HostMonitor(threading.Thread):
 def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
         timeout=600, memory="1G", cpus=2, flavour="debug", log=None,
         machine=None, msi_remap="auto", keep=False, post_mortem=False, ko=None,
-        tcg="single"):
+        tcg="single", sleep=False):
     """Boots the VM, runs `script` in it and returns a Result.
 
     With a `machine` (see machines.py), the VM gets its VMDs and NVMe
     drives, the guest script gets the machine's manifest as its first
     argument after `args`, and the guest may ask for monitor commands.
     `ko` is the vmd_rs.ko the guest loads (the tree's by default); `tcg`
-    picks the TCG threading (see TCG_ACCEL).
+    picks the TCG threading (see TCG_ACCEL).  With `sleep`, the guest's virtio
+    devices (file systems, console) survive system sleep (see
+    qemu/sleep_safe_virtio.py).
     With `post_mortem`, QEMU logs CPU resets (a triple fault's registers)
     and a timed-out guest's registers and stacks go to the log."""
     name = name or os.path.basename(script)
@@ -311,7 +313,11 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
         "--append", ("modprobe.blacklist=vmd " + append).strip(),
         "--exec", guest_cmd,
     ]
-    if qemu:
+    env = dict(os.environ)
+    if sleep:
+        env["VMD_RS_QEMU"] = qemu
+        cmd += ["--qemu", os.path.join(HERE, "qemu", "sleep_safe_virtio.py")]
+    elif qemu:
         cmd += ["--qemu", qemu]
     opts = " ".join(shlex.quote(o) for o in qemu_firmware_opts(qemu))
     opts = (opts + " " + TCG_ACCEL[tcg]).strip()
@@ -319,7 +325,6 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
         opts = (opts + " " + qemu_opts).strip()
     if opts:
         cmd += ["--qemu-opts", opts]
-    env = dict(os.environ)
     env["PATH"] = os.path.join(CACHE, "venv", "bin") + os.pathsep + env["PATH"]
     start = time.monotonic()
     # A session of its own, so that a timeout kills QEMU too, not just vng.
@@ -419,6 +424,8 @@ def main():
     ap.add_argument("--ko", help="the vmd_rs.ko the guest loads (default: the tree's)")
     ap.add_argument("--tcg", choices=sorted(TCG_ACCEL), default="single",
                     help="TCG threading (default: single, see TCG_ACCEL)")
+    ap.add_argument("--sleep", action="store_true",
+                    help="keep the guest's virtio devices (9p, serial) across system sleep")
     ap.add_argument("script")
     ap.add_argument("args", nargs="*")
     a = ap.parse_args()
@@ -426,7 +433,7 @@ def main():
               timeout=a.timeout, memory=a.memory, cpus=a.cpus, flavour=a.flavour,
               log=a.log, machine=machines.MACHINES.get(a.machine),
               msi_remap=a.msi_remap, post_mortem=a.post_mortem, ko=a.ko,
-              tcg=a.tcg)
+              tcg=a.tcg, sleep=a.sleep)
     passed, failed = report(res)
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
