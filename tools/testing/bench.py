@@ -229,13 +229,79 @@ def chart(table, path):
     fig.savefig(path, dpi=120)
 
 
+def value(rounds_entry, cfg, mode, wl, k):
+    m = rounds_entry.get(cfg, {}).get(mode) or {}
+    if wl == "probe":
+        return m.get("probe_ms")
+    if wl == "cfg":
+        return m.get("cfg_reads_per_s")
+    return (m.get(wl) or {}).get(k)
+
+
+RATIOS = [("rust", "C"), ("rust", "direct"), ("C", "direct")]
+
+
+def round_ratios(rounds):
+    """Per row, workload, metric and ratio: the ratio in each round (the
+    configurations of a round ran back to back)."""
+    out = {}
+    for row, modes in ROWS:
+        for wl in WORKLOADS + ["probe", "cfg"]:
+            metrics = {"probe": ["probe_ms"], "cfg": ["cfg_reads_per_s"]}.get(
+                wl, ["iops", "p50_us", "p99_us"])
+            for k in metrics:
+                for a, b in RATIOS:
+                    if a not in modes or b not in modes or (wl == "probe" and b == "direct"):
+                        continue
+                    rs = [ratio(value(r, a, modes[a], wl, k), value(r, b, modes[b], wl, k))
+                          for r in rounds]
+                    rs = [x for x in rs if x is not None]
+                    if rs:
+                        out[(row, wl, NAMES[k], f"{a}/{b}")] = rs
+    return out
+
+
+def compare(dirs):
+    """Prints, for two result directories, each ratio's median and per-round
+    min-max in both, and whether each run's median lies in the other's
+    range.  Returns 0."""
+    runs = []
+    for d in dirs:
+        with open(os.path.join(d, "results.json")) as fh:
+            runs.append(round_ratios(json.load(fh)["rounds"]))
+    a, b = runs
+    head = (f"{'row':<26} {'load':<7} {'metric':<9} {'ratio':<12} "
+            f"{'run A':>22} {'run B':>22}  agree")
+    print(f"# A: {dirs[0]}\n# B: {dirs[1]}\n# ratio: median [min-max] of the per-round ratios")
+    print(head)
+    print("-" * len(head))
+    agree = total = 0
+    for key in a:
+        if key not in b:
+            continue
+        ma, mb = med(a[key]), med(b[key])
+        ok = min(a[key]) <= mb <= max(a[key]) and min(b[key]) <= ma <= max(b[key])
+        total += 1
+        agree += ok
+        cell = [f"{m:.3f} [{min(x):.3f}-{max(x):.3f}]".rjust(22)
+                for m, x in ((ma, a[key]), (mb, b[key]))]
+        print(f"{key[0]:<26} {key[1]:<7} {key[2]:<9} {key[3]:<12} {cell[0]} {cell[1]}  "
+              f"{'yes' if ok else 'NO'}")
+    print(f"# {agree} of {total} ratios: each run's median inside the other's per-round range")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runtime", type=int, default=4, help="seconds per fio run")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
+    ap.add_argument("--compare", nargs=2, metavar="DIR",
+                    help="compare the ratios of two earlier runs (no new run)")
     a = ap.parse_args()
+    if a.compare:
+        return compare(a.compare)
 
     start = time.monotonic()
     ko, kdir = build_module()
