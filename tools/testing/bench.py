@@ -124,6 +124,20 @@ def spread(xs):
     return (min(xs), max(xs)) if xs else (None, None)
 
 
+def metrics(wl):
+    """The metrics a workload reports."""
+    return {"probe": ["probe_ms"], "cfg": ["cfg_reads_per_s"]}.get(
+        wl, ["iops", "p50_us", "p99_us"])
+
+
+def value(one_round, cfg, mode, wl, k):
+    """Metric `k` of workload `wl` in one round's `cfg` boot, `mode` of it."""
+    m = one_round.get(cfg, {}).get(mode) or {}
+    if wl in ("probe", "cfg"):
+        return m.get(k)
+    return (m.get(wl) or {}).get(k)
+
+
 def summarize(rounds):
     """Medians and spreads per row, workload, metric and configuration."""
     table = []
@@ -134,18 +148,7 @@ def summarize(rounds):
                 mode = modes.get(cfg)
                 if mode is None or (wl == "probe" and cfg == "direct"):
                     continue
-                vals = {"iops": [], "p50_us": [], "p99_us": [], "probe_ms": [],
-                        "cfg_reads_per_s": []}
-                for r in rounds:
-                    m = r.get(cfg, {}).get(mode, {})
-                    if wl == "probe":
-                        vals["probe_ms"].append(m.get("probe_ms"))
-                    elif wl == "cfg":
-                        vals["cfg_reads_per_s"].append(m.get("cfg_reads_per_s"))
-                    else:
-                        w = m.get(wl, {})
-                        for k in ("iops", "p50_us", "p99_us"):
-                            vals[k].append(w.get(k))
+                vals = {k: [value(r, cfg, mode, wl, k) for r in rounds] for k in metrics(wl)}
                 entry[cfg] = {k: {"median": med(v), "spread": spread(v)}
                               for k, v in vals.items() if any(x is not None for x in v)}
             table.append(entry)
@@ -170,9 +173,7 @@ def print_table(table, stream=sys.stdout):
     print(head, file=stream)
     print("-" * len(head), file=stream)
     for e in table:
-        metrics = {"probe": ["probe_ms"], "cfg": ["cfg_reads_per_s"]}.get(
-            e["workload"], ["iops", "p50_us", "p99_us"])
-        for k in metrics:
+        for k in metrics(e["workload"]):
             cells = []
             meds = {}
             for cfg in ("direct", "C", "rust"):
@@ -229,15 +230,6 @@ def chart(table, path):
     fig.savefig(path, dpi=120)
 
 
-def value(rounds_entry, cfg, mode, wl, k):
-    m = rounds_entry.get(cfg, {}).get(mode) or {}
-    if wl == "probe":
-        return m.get("probe_ms")
-    if wl == "cfg":
-        return m.get("cfg_reads_per_s")
-    return (m.get(wl) or {}).get(k)
-
-
 RATIOS = [("rust", "C"), ("rust", "direct"), ("C", "direct")]
 
 
@@ -247,9 +239,7 @@ def round_ratios(rounds):
     out = {}
     for row, modes in ROWS:
         for wl in WORKLOADS + ["probe", "cfg"]:
-            metrics = {"probe": ["probe_ms"], "cfg": ["cfg_reads_per_s"]}.get(
-                wl, ["iops", "p50_us", "p99_us"])
-            for k in metrics:
+            for k in metrics(wl):
                 for a, b in RATIOS:
                     if a not in modes or b not in modes or (wl == "probe" and b == "direct"):
                         continue

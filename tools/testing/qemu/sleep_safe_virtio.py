@@ -19,7 +19,7 @@ import sys
 
 # Root port chassis numbers the test machines do not use.
 CHASSIS = 200
-DEVICES = ("virtio-9p-pci,", "virtio-serial-pci")
+DEVICES = ("virtio-9p-pci", "virtio-serial-pci")
 
 
 def rewrite(args):
@@ -28,7 +28,7 @@ def rewrite(args):
     i = 0
     while i < len(args):
         a = args[i]
-        if a == "-device" and i + 1 < len(args) and args[i + 1].startswith(DEVICES):
+        if a == "-device" and i + 1 < len(args) and args[i + 1].split(",")[0] in DEVICES:
             port = f"vmdrsport{n}"
             out += ["-device", f"pcie-root-port,id={port},bus=pcie.0,chassis={CHASSIS + n}",
                     "-device", f"{args[i + 1]},bus={port},x-pcie-pm-no-soft-reset=on"]
