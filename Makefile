@@ -15,7 +15,7 @@ export PATH := $(CACHE)/tools/bin:$(CACHE)/venv/bin:$(HOME)/.cargo/bin:$(PATH)
 
 RUST_SOURCES = $(shell find drivers rust -name '*.rs' -not -name '*generated*')
 
-.PHONY: all modules clippy rustfmt rustfmtcheck clean provision run check bench
+.PHONY: all modules clippy rustfmt rustfmtcheck clean provision run check soak bench
 
 all: modules
 
@@ -45,6 +45,10 @@ run: provision
 
 check: provision
 	python3 tools/testing/check.py
+
+# The long runs (not part of check): see tools/testing/soak.py.
+soak: provision
+	python3 tools/testing/soak.py
 
 # vmd_rs against the C driver and against no VMD (see tools/testing/bench.py).
 bench: provision

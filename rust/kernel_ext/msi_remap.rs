@@ -263,7 +263,13 @@ impl<R: RemapOps> MsiRemap<R> {
         let raw_pdev = ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut();
         // SAFETY: `raw_pdev` is the valid, bound `struct pci_dev` of `pdev`.
         let count = unsafe { bindings::pci_msix_vec_count(raw_pdev) };
-        let count = u32::try_from(count).map_err(|_| ENODEV)?;
+        let count = u32::try_from(count).map_err(|_| {
+            dev_err!(
+                pdev.as_ref(),
+                "no MSI-X capability: child MSIs cannot be remapped\n"
+            );
+            ENODEV
+        })?;
         if count <= config.first_vector {
             dev_err!(
                 pdev.as_ref(),
@@ -281,7 +287,17 @@ impl<R: RemapOps> MsiRemap<R> {
                 bindings::PCI_IRQ_MSIX,
             )
         };
-        let n = u32::try_from(n).map_err(|_| Error::from_errno(n))?;
+        let n = u32::try_from(n).map_err(|_| {
+            let e = Error::from_errno(n);
+            dev_err!(
+                pdev.as_ref(),
+                "cannot allocate {} to {} MSI-X vectors: {:?}\n",
+                config.first_vector + 1,
+                count,
+                e
+            );
+            e
+        })?;
         let vectors = ScopeGuard::new(|| {
             // SAFETY: Nothing uses the vectors allocated above yet.
             unsafe { bindings::pci_free_irq_vectors(raw_pdev) }

@@ -446,11 +446,14 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
     /// `between_scan_and_assign` runs after the scan, before resources are
     /// assigned (a VMD resets its domain there); `after_assign` on every
     /// device once resources are assigned.
+    ///
+    /// Returns the error of the secondary bus reset below the first root
+    /// port with devices, if that failed; the devices are added regardless.
     pub(crate) fn scan_and_add(
         &self,
         between_scan_and_assign: impl FnOnce(&T),
         after_assign: impl FnMut(&BusDevice<'_>),
-    ) {
+    ) -> Result {
         let bus = self.bus;
         // The hook is global and exclusive (one scan at a time has it): if
         // another driver holds it, go without.
@@ -470,6 +473,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
             bindings::pci_scan_child_bus(bus);
         }
         between_scan_and_assign(&self.ops);
+        let mut reset = Ok(());
         // SAFETY: As above. The child bus lists are stable under the lock.
         unsafe {
             // A secondary bus reset below the first root port with devices
@@ -482,7 +486,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
                 let devs = &raw mut (*child).devices;
                 if (*devs).next != devs {
                     let dev = kernel::container_of!((*devs).next, bindings::pci_dev, bus_list);
-                    let _ = bindings::pci_reset_bus(dev);
+                    reset = to_result(bindings::pci_reset_bus(dev));
                     break;
                 }
                 pos = (*pos).next;
@@ -508,6 +512,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
                 ACPI_HOOK_OPS.store(ptr::null_mut(), Ordering::Release);
             }
         }
+        reset
     }
 
     /// The ACPI companion of a device below a root bus of this type: the

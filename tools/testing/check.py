@@ -4,14 +4,17 @@
 rustfmt, then the VM tests.  Prints one line per test and, last,
 `N passed, N failed`; exits non-zero on any failure.
 
-Usage: check.py [-k SUBSTRING] [--list]
+Usage: check.py [-k SUBSTRING] [-j JOBS]
 """
 
 import argparse
+import concurrent.futures
+import io
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,6 +25,9 @@ import vmtest  # noqa: E402
 
 # The 14 VMD device IDs of Linux 7.3's vmd.c: an oracle independent of the
 # driver's own table.
+# Load cycles in make check; make soak runs many more.
+CHECK_CYCLES = 10
+
 VMD_IDS = ["201D", "28C0", "28C1", "467F", "4C3D", "A77F", "7D0B", "AD0B",
            "9A0B", "B60B", "B06F", "B07F", "D70B", "D73B"]
 
@@ -31,6 +37,9 @@ class Runner:
         self.pattern = pattern
         self.passed = 0
         self.failed = 0
+        self.boots = []
+        self.vm_seconds = 0.0
+        self.lock = threading.Lock()
 
     def wanted(self, name):
         return not self.pattern or self.pattern in name
@@ -53,19 +62,43 @@ class Runner:
         self.result(name, p.returncode == 0, p.stdout)
         return p.returncode == 0
 
-    def vm(self, name, script, **kw):
-        """One VM boot; each of its KTAP tests and its cleanliness count."""
-        if not self.wanted(name):
-            return
+    def boot(self, name, parts, timeout, **kw):
+        """One VM boot that runs `parts` (vmtest.Part, labelled with the
+        test names) in turn; queued, run by run_boots.  `timeout` is the
+        whole boot's."""
+        parts = [p for p in parts if self.wanted(p.label)]
+        if parts:
+            self.boots.append((name, parts, timeout, kw))
+
+    def vm(self, name, script, args=(), msi_remap="auto", timeout=600, **kw):
+        """A boot of one script."""
+        self.boot(name, [vmtest.Part(name, script, list(args), msi_remap)], timeout, **kw)
+
+    def _run_boot(self, boot):
+        name, parts, timeout, kw = boot
         logdir = os.path.join(vmtest.CACHE, "logs")
         os.makedirs(logdir, exist_ok=True)
         log = os.path.join(logdir, re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".log")
-        res = vmtest.run(os.path.join(HERE, "guest", script), name=name, log=log, **kw)
-        p, f = vmtest.report(res)
+        res = vmtest.run_parts(parts, name=name, log=log, timeout=timeout, **kw)
+        out = io.StringIO()
+        p, f = vmtest.report(res, stream=out)
         if f:
-            print(f"    # full log: {log}")
-        self.passed += p
-        self.failed += f
+            print(f"    # full log: {log}", file=out)
+        with self.lock:
+            sys.stdout.write(out.getvalue())
+            sys.stdout.flush()
+            self.passed += p
+            self.failed += f
+            self.vm_seconds += res.seconds
+
+    def run_boots(self, jobs):
+        """Runs the queued boots, `jobs` at a time (each VM is one TCG
+        thread), longest timeout first."""
+        boots = sorted(self.boots, key=lambda b: -b[2])
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            for fut in [pool.submit(self._run_boot, b) for b in boots]:
+                fut.result()
+        return len(boots)
 
 
 def modinfo_aliases():
@@ -82,6 +115,8 @@ def modinfo_aliases():
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-k", dest="pattern", help="run only the tests whose name has this")
+    ap.add_argument("-j", dest="jobs", type=int, default=2,
+                    help="VMs at a time (default 2: each is one TCG thread)")
     a = ap.parse_args()
     r = Runner(a.pattern)
     start = time.monotonic()
@@ -96,54 +131,68 @@ def main():
         ok, detail = modinfo_aliases() if built else (False, "no module")
         r.result("modinfo: the 14 VMD device aliases", ok, detail)
 
+    P = vmtest.Part
     if built:
         r.vm("module load/unload", "module_load.sh", timeout=300)
-        r.vm("vmd_rs decodes like the C driver", "rs_decode.sh", machine=machines.MIXED,
-             timeout=600)
+        # Each machine boots once; its parts take turns (the guest unloads
+        # the drivers between them).  The first pciehp hot-add of a boot
+        # trips lockdep (known upstream report, vmtest.KNOWN_UPSTREAM) and
+        # turns it off: vmd_rs's hot-add comes first, the C driver's after it.
+        r.boot("mixed", [
+            P("vmd_rs decodes like the C driver", "rs_decode.sh"),
+            # The C driver's cases, run with vmd_rs: the same outcomes, plus
+            # vmd_rs's debugfs.
+            P("C driver on mixed", "vmd_cases.sh", ["vmd", "--no-hotplug"]),
+            P("vmd_rs on mixed", "vmd_cases.sh", ["vmd_rs"]),
+            P("C driver on mixed, hotplug", "vmd_cases.sh", ["vmd", "--hotplug-only"]),
+        ], machine=machines.MIXED, timeout=2400)
         # Few VMD vectors: children share them, on the vectors the C
         # driver would pick.
-        r.vm("vmd_rs decodes like the C driver, few vectors", "rs_decode.sh",
-             machine=machines.SCARCE, timeout=600)
-        # The C driver's cases, run with vmd_rs: the same outcomes, plus
-        # vmd_rs's debugfs.
-        r.vm("vmd_rs on scarce", "vmd_cases.sh", args=["vmd_rs", "--no-reload"],
-             machine=machines.SCARCE, timeout=900)
-        r.vm("vmd_rs on mixed", "vmd_cases.sh", args=["vmd_rs"], machine=machines.MIXED,
-             timeout=900)
-        r.vm("vmd_rs on iommu", "vmd_cases.sh", args=["vmd_rs", "--no-reload"],
-             machine=machines.IOMMU, timeout=900)
-        # msi_remap=on: remapped on the bypass-capable parts too; off: bypass
-        # where possible, refused (with a message) where not.
+        r.boot("scarce", [
+            P("vmd_rs decodes like the C driver, few vectors", "rs_decode.sh"),
+            P("vmd_rs on scarce", "vmd_cases.sh", ["vmd_rs", "--no-reload"]),
+            P("C driver on scarce", "vmd_cases.sh", ["vmd", "--no-reload"]),
+        ], machine=machines.SCARCE, timeout=1800)
+        # Reloading under the vIOMMU loses a 28C0 child's first DMA (its
+        # namespace reads as zeros) with the C driver: under investigation,
+        # so the reload case runs on the machine without an IOMMU.
+        r.boot("iommu", [
+            P("vmd_rs on iommu", "vmd_cases.sh", ["vmd_rs", "--no-reload"]),
+            P("C driver on iommu", "vmd_cases.sh", ["vmd", "--no-reload"]),
+        ], machine=machines.IOMMU, timeout=1500)
+        # msi_remap=on: remapped on the bypass-capable parts too.
         r.vm("vmd_rs msi_remap=on", "vmd_cases.sh",
              args=["vmd_rs", "--no-reload", "msi_remap=on"], machine=machines.BYPASS,
              msi_remap="on", timeout=900)
-        r.vm("vmd_rs msi_remap=off", "vmd_cases.sh",
-             args=["vmd_rs", "--no-reload", "msi_remap=off"], machine=machines.PAIR,
-             msi_remap="off", timeout=600)
-        # 50 insmod/fio/rmmod cycles in one boot on a 28C0 (bypass) and a
-        # 201D (remapped), then sysfs unbind/bind while idle.
-        r.vm("vmd_rs 50 cycles", "cycles.sh", args=["vmd_rs", "50"], machine=machines.PAIR,
-             timeout=1500)
-        # System sleep: suspend to idle with pm_test=devices, then IO.
-        r.vm("vmd_rs suspend/resume", "suspend.sh", args=["vmd_rs"], machine=machines.PAIR,
-             sleep=True, timeout=600)
-    elif r.wanted("module load/unload"):
-        r.result("module load/unload: not run, the module did not build", False)
+        # One VMD per MSI mode, in a VM whose virtio devices survive sleep:
+        # msi_remap=off (bypass where possible, refused with a message where
+        # not); insmod/fio/rmmod cycles (make soak has 50), then sysfs
+        # unbind/bind while idle; system sleep (suspend to idle with
+        # pm_test=devices, then IO) with either driver.
+        r.boot("pair", [
+            P("vmd_rs msi_remap=off", "vmd_cases.sh", ["vmd_rs", "--no-reload", "msi_remap=off"],
+              msi_remap="off"),
+            P(f"vmd_rs {CHECK_CYCLES} cycles", "cycles.sh", ["vmd_rs", str(CHECK_CYCLES)]),
+            P("vmd_rs suspend/resume", "suspend.sh", ["vmd_rs"]),
+            P("C driver suspend/resume", "suspend.sh", ["vmd"]),
+        ], machine=machines.PAIR, sleep=True, timeout=1800)
+    else:
+        if r.wanted("module load/unload"):
+            r.result("module load/unload: not run, the module did not build", False)
+        # The C driver's cases need no vmd_rs.
+        r.boot("mixed", [P("C driver on mixed", "vmd_cases.sh", ["vmd"])],
+               machine=machines.MIXED, timeout=900)
+        r.boot("scarce", [P("C driver on scarce", "vmd_cases.sh", ["vmd", "--no-reload"])],
+               machine=machines.SCARCE, timeout=900)
+        r.boot("iommu", [P("C driver on iommu", "vmd_cases.sh", ["vmd", "--no-reload"])],
+               machine=machines.IOMMU, timeout=900)
+        r.boot("pair", [P("C driver suspend/resume", "suspend.sh", ["vmd"])],
+               machine=machines.PAIR, sleep=True, timeout=600)
 
-    # The emulated VMD, proven by the in-tree C driver.
-    # Reloading under the vIOMMU loses a 28C0 child's first DMA (its
-    # namespace reads as zeros) with the C driver: under investigation, so
-    # the reload case runs on the machine without an IOMMU.
-    r.vm("C driver on mixed", "vmd_cases.sh", args=["vmd"], machine=machines.MIXED,
-         timeout=900)
-    r.vm("C driver on scarce", "vmd_cases.sh", args=["vmd", "--no-reload"],
-         machine=machines.SCARCE, timeout=900)
-    r.vm("C driver suspend/resume", "suspend.sh", args=["vmd"], machine=machines.PAIR,
-         sleep=True, timeout=600)
-    r.vm("C driver on iommu", "vmd_cases.sh", args=["vmd", "--no-reload"],
-         machine=machines.IOMMU, timeout=900)
-
-    print(f"# make check took {time.monotonic() - start:.0f} s")
+    nboots = r.run_boots(a.jobs)
+    wall = time.monotonic() - start
+    print(f"# {nboots} VM boots: {r.vm_seconds:.0f} VM seconds summed, {a.jobs} at a time")
+    print(f"# make check took {wall:.0f} s")
     print(f"{r.passed} passed, {r.failed} failed")
     return 0 if r.failed == 0 and r.passed > 0 else 1
 

@@ -82,6 +82,17 @@ KNOWN_UPSTREAM = [
 
 
 @dataclass
+class Part:
+    """One guest script of a boot that runs several in turn (see run_parts).
+    Its KTAP results are named `label: <test>`."""
+
+    label: str
+    script: str
+    args: list = field(default_factory=list)
+    msi_remap: str = "auto"
+
+
+@dataclass
 class Result:
     """One VM run: each KTAP test's verdict and what the kernel said."""
 
@@ -96,6 +107,8 @@ class Result:
     outdir: str = ""
     ktap: str = ""
     post_mortem: str = ""
+    # Results named by their part's label (run_parts), not by the boot's.
+    parts: bool = False
 
     @property
     def ok(self):
@@ -260,23 +273,36 @@ class HostMonitor(threading.Thread):
             n += 1
 
 
-def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
-        timeout=600, memory="1G", cpus=2, flavour="debug", log=None,
-        machine=None, msi_remap="auto", keep=False, post_mortem=False, ko=None,
-        tcg="single", sleep=False):
+def run(script, args=(), name=None, msi_remap="auto", **kw):
     """Boots the VM, runs `script` in it and returns a Result.
 
     With a `machine` (see machines.py), the VM gets its VMDs and NVMe
     drives, the guest script gets the machine's manifest as its first
     argument after `args`, and the guest may ask for monitor commands.
-    `ko` is the vmd_rs.ko the guest loads (the tree's by default); `tcg`
-    picks the TCG threading (see TCG_ACCEL).  With `sleep`, the guest's virtio
-    devices (file systems, console) survive system sleep (see
-    qemu/sleep_safe_virtio.py).
-    With `post_mortem`, QEMU logs CPU resets (a triple fault's registers)
-    and a timed-out guest's registers and stacks go to the log."""
+    Other keywords: see run_parts."""
     name = name or os.path.basename(script)
-    res = Result(name=name)
+    res = run_parts([Part(None, script, list(args), msi_remap)], name=name, **kw)
+    res.parts = False
+    return res
+
+
+def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
+              memory="1G", cpus=2, flavour="debug", log=None, machine=None,
+              keep=False, post_mortem=False, ko=None, tcg="single", sleep=False):
+    """Boots the VM once and runs each Part's script in turn; returns a
+    Result whose tests are named `label: <test>`.
+
+    Between two parts the guest unloads the VMD drivers (a test of its own)
+    and clears the kernel log, so each part starts as after a boot; the
+    complaints of the whole boot are checked once.  With a `machine`, each
+    part gets the machine's manifest (for its msi_remap) as its first
+    argument after the part's first.  `ko` is the vmd_rs.ko the guest loads
+    (the tree's by default); `tcg` picks the TCG threading (see TCG_ACCEL).
+    With `sleep`, the guest's virtio devices (file systems, console) survive
+    system sleep (see qemu/sleep_safe_virtio.py).  With `post_mortem`, QEMU
+    logs CPU resets (a triple fault's registers) and a timed-out guest's
+    registers and stacks go to the log."""
+    res = Result(name=name, parts=True)
     outdir = tempfile.mkdtemp(prefix="vmd-rs-vm-", dir=os.environ.get("TMPDIR", "/tmp"))
     res.outdir = outdir
     qemu = qemu or default_qemu()
@@ -286,12 +312,23 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
         shutil.copy(ko, os.path.join(outdir, "vmd_rs.ko"))
     monitor = None
     imgdir = None
+    plan = []
+    for i, part in enumerate(parts):
+        args = list(part.args)
+        if machine is not None:
+            manifest = os.path.join(outdir, f"manifest.{i}")
+            with open(manifest, "w") as fh:
+                fh.write(machine.manifest(part.msi_remap))
+            args = args[:1] + [manifest] + args[1:]
+        # A path, or the name of one of guest/'s scripts.
+        script = os.path.abspath(part.script) if os.path.exists(part.script) \
+            else os.path.join(HERE, "guest", part.script)
+        plan.append(shlex.join([script, *args]))
+    with open(os.path.join(outdir, "plan"), "w") as fh:
+        fh.write("".join(line + "\n" for line in plan))
     if machine is not None:
         # NVMe backing files on tmpfs: host disk noise stays out.
         imgdir = tempfile.mkdtemp(prefix="vmd-rs-img-", dir="/dev/shm")
-        manifest = os.path.join(outdir, "manifest")
-        with open(manifest, "w") as fh:
-            fh.write(machine.manifest(msi_remap))
         sock = os.path.join(outdir, "qmp.sock")
         qemu_opts = " ".join(filter(None, [
             machine.qemu_opts(imgdir), f"-qmp unix:{sock},server=on,wait=off",
@@ -299,12 +336,12 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
         if post_mortem:
             qemu_opts += f" -d cpu_reset,guest_errors -D {outdir}/qemu-debug.log"
         append = " ".join(filter(None, [machine.append, append]))
-        args = list(args[:1]) + [manifest] + list(args[1:])
         monitor = HostMonitor(outdir, sock)
         monitor.start()
     guest_cmd = " ".join(
         shlex.quote(a)
-        for a in ["bash", os.path.join(HERE, "guest", "wrap.sh"), outdir, script, *args]
+        for a in ["bash", os.path.join(HERE, "guest", "wrap.sh"), outdir,
+                  os.path.join(outdir, "plan")]
     )
     cmd = [
         "vng", "--run", kdir(flavour), "--disable-kvm", "--disable-microvm",
@@ -357,8 +394,18 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
         except OSError:
             return ""
 
-    ktap = read("ktap")
-    res.tests = parse_ktap(ktap if ktap else res.output)
+    ktap = ""
+    for i, part in enumerate(parts):
+        text = read(f"ktap.{i}")
+        ktap += text
+        if len(parts) == 1:
+            # A guest that died early may have printed results to the console only.
+            tests = parse_ktap(text if text else res.output)
+        else:
+            tests = parse_ktap(text) or [("ran", False, ["no KTAP result from this part"])]
+            tests += parse_ktap(read(f"ktap.{i}.after"))
+        prefix = f"{part.label}: " if part.label else ""
+        res.tests += [(prefix + t, ok, diag) for t, ok, diag in tests]
     # The console (--verbose) has the whole kernel log even when the guest
     # died before saving dmesg; kmemleak's report is only in its file.
     kernel_log = res.output + "\n" + read("dmesg") + "\n" + read("kmemleak")
@@ -380,11 +427,12 @@ def run(script, args=(), name=None, qemu=None, qemu_opts="", append="",
 def report(res, stream=sys.stdout):
     """Prints a run's results as KTAP; returns (passed, failed)."""
     passed = failed = 0
+    prefix = "" if res.parts else f"{res.name}: "
     for tname, ok, diag in res.tests:
         if not ok:
             for d in diag:
                 print(f"    # {d}", file=stream)
-        print(f"    {'ok' if ok else 'not ok'} - {res.name}: {tname}", file=stream)
+        print(f"    {'ok' if ok else 'not ok'} - {prefix}{tname}", file=stream)
         passed += ok
         failed += not ok
     clean = not res.complaints and not res.timed_out and res.rc == 0 and res.tests

@@ -1,11 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Runs inside the guest: the test script, then collects what the host checks
-# for kernel complaints (dmesg, a kmemleak scan).  Usage:
-#   wrap.sh <out dir> <test script> [args...]
+# Runs inside the guest: the test scripts of a plan, one after another, then
+# collects what the host checks for kernel complaints (dmesg, a kmemleak
+# scan).  Usage:
+#   wrap.sh <out dir> <plan>
+# The plan has one shell-quoted command line per part (script and args).
+# Part i's KTAP goes to ktap.<i>.  Between parts the VMD drivers are
+# unloaded (KTAP in ktap.<i>.after) and the kernel log is set aside, so that
+# each part meets the machine as after a boot, but for what the parts
+# before it did to the devices.
 OUT=$1
-shift
+PLAN=$2
 export OUT
 export REPO=${REPO:-$(pwd)}
 # The module as it was when the run started (the host may rebuild it).
@@ -17,8 +23,38 @@ mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 [ -w /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
 dmesg -c >"$OUT/dmesg.boot" 2>/dev/null || true
 
-bash "$@" 2>&1 | tee "$OUT/ktap"
-rc=${PIPESTATUS[0]}
+# Unloads whichever VMD driver a part left loaded.
+unload_vmd() {
+	local m
+	for m in vmd_rs vmd; do
+		[ -e "/sys/module/$m/initstate" ] || continue
+		rmmod "$m" || return 1
+	done
+}
+
+mapfile -t parts <"$PLAN"
+rc=0
+: >"$OUT/dmesg"
+for i in "${!parts[@]}"; do
+	if [ "$i" -gt 0 ]; then
+		unload_vmd
+		r=$?
+		{
+			echo "KTAP version 1"
+			echo "1..1"
+			if [ $r -eq 0 ]; then
+				echo "ok 1 VMD drivers unload before the next part"
+			else
+				lsmod | sed 's/^/# /'
+				echo "not ok 1 VMD drivers unload before the next part"
+			fi
+		} >"$OUT/ktap.$((i - 1)).after"
+		dmesg -c >>"$OUT/dmesg"
+	fi
+	eval "bash ${parts[$i]}" </dev/null 2>&1 | tee "$OUT/ktap.$i"
+	r=${PIPESTATUS[0]}
+	[ "$r" -eq 0 ] || rc=$r
+done
 
 if [ -w /sys/kernel/debug/kmemleak ]; then
 	# kmemleak reports only objects older than 5 s.
@@ -26,6 +62,6 @@ if [ -w /sys/kernel/debug/kmemleak ]; then
 	echo scan >/sys/kernel/debug/kmemleak
 	cat /sys/kernel/debug/kmemleak >"$OUT/kmemleak"
 fi
-dmesg >"$OUT/dmesg"
+dmesg >>"$OUT/dmesg"
 echo "$rc" >"$OUT/rc"
 exit "$rc"

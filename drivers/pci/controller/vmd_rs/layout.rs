@@ -114,6 +114,24 @@ pub(crate) fn window_offset(cpu: u64, shadow: u64) -> u64 {
     cpu.wrapping_sub(shadow & !0xf)
 }
 
+/// The child window in a BAR at `start` of `len` bytes whose first `skip`
+/// bytes are the VMD's own: its first and last CPU address.
+///
+/// Returns [`None`] when nothing is left for children (an unimplemented
+/// BAR has length 0) or the BAR would end past the address space.
+pub(crate) fn child_window(start: u64, len: u64, skip: u64) -> Option<(u64, u64)> {
+    if len <= skip {
+        return None;
+    }
+    Some((start.checked_add(skip)?, start.checked_add(len - 1)?))
+}
+
+/// Whether `shadow` (a shadow register, low flag bits included) can be
+/// the host's address of a BAR of `len` bytes: BARs are naturally aligned.
+pub(crate) fn shadow_plausible(shadow: u64, len: u64) -> bool {
+    len.is_power_of_two() && (shadow & !0xf) & (len - 1) == 0
+}
+
 /// The vector a new child interrupt should use, given how many children
 /// each vector already serves.
 ///
@@ -253,6 +271,25 @@ mod tests {
             window_offset(0x1_0000_0000, 0x40_0000_000c),
             0x1_0000_0000u64.wrapping_sub(0x40_0000_0000)
         );
+        assert_eq!(
+            child_window(0xf000_0000, 0x100_0000, 0),
+            Some((0xf000_0000, 0xf0ff_ffff))
+        );
+        assert_eq!(
+            child_window(0xf000_0000, 0x4000, 0x2010),
+            Some((0xf000_2010, 0xf000_3fff))
+        );
+        // Not implemented, nothing left after the registers, past the end.
+        assert_eq!(child_window(0, 0, 0), None);
+        assert_eq!(child_window(0xf000_0000, 0x2000, 0x2000), None);
+        assert_eq!(child_window(u64::MAX - 0xfff, 0x2000, 0), None);
+        assert!(shadow_plausible(0xc000_0000, 0x200_0000));
+        assert!(shadow_plausible(0x40_0000_000c, 0x400_0000));
+        assert!(!shadow_plausible(u64::MAX, 0x80_0000));
+        assert!(!shadow_plausible(0xfff, 0x10_0000));
+        assert!(!shadow_plausible(0xc000_0000, 0));
+        // The last place a 32 MiB BAR can be.
+        assert!(shadow_plausible(0xffff_ffff_fe00_0000, 0x200_0000));
     }
 
     #[test]

@@ -303,6 +303,9 @@ fn bios_pm_quirk(dev: &BusDevice<'_>) {
 /// What probe learns from the hardware before it creates the domain.
 struct Layout {
     buses: Buses,
+    /// First and last CPU address of the children's windows in MEMBAR1
+    /// and MEMBAR2.
+    windows: [(u64, u64); 2],
     /// CPU minus bus address of the MEMBAR1 and MEMBAR2 windows.
     offsets: [u64; 2],
     /// Start of the child window in MEMBAR2.
@@ -358,6 +361,35 @@ impl VmdDriver {
         let config = pdev.config_space();
         let cfgbar_size = pdev.resource_len(CFGBAR)?;
         let bars = [pdev.resource_start(MEMBAR1)?, pdev.resource_start(MEMBAR2)?];
+        let lens = [pdev.resource_len(MEMBAR1)?, pdev.resource_len(MEMBAR2)?];
+        let membar2_window = layout::membar2_window(features);
+        let mut windows = [(0, 0); 2];
+        for (i, skip) in [0, membar2_window].into_iter().enumerate() {
+            windows[i] = layout::child_window(bars[i], lens[i], skip).ok_or_else(|| {
+                if lens[i] == 0 {
+                    dev_err!(
+                        pdev,
+                        "MEMBAR{} (BAR{}) is not implemented\n",
+                        i + 1,
+                        i * 2 + 2
+                    );
+                } else {
+                    dev_err!(
+                        pdev,
+                        "MEMBAR{} of {} bytes at {:#x} leaves no window for child devices\n",
+                        i + 1,
+                        lens[i],
+                        bars[i]
+                    );
+                }
+                ENODEV
+            })?;
+        }
+        // A VMD that is gone (surprise removal, a dead link) reads all-ones.
+        let gone = |reg: &str| {
+            dev_err!(pdev, "{} reads all-ones: the VMD does not respond\n", reg);
+            ENODEV
+        };
         let mut start = 0;
         let mut shadow = None;
 
@@ -373,7 +405,11 @@ impl VmdDriver {
                 if phys[1] != 0 { phys[1] } else { bars[1] },
             ]);
         } else if features.contains(Features::MEMBAR_SHADOW) {
-            if config.read(regs::VMLOCK).membar2_shadow().into() {
+            let vmlock = config.read(regs::VMLOCK);
+            if vmlock.into_raw() == u32::MAX {
+                return Err(gone("VMLOCK"));
+            }
+            if vmlock.membar2_shadow().into() {
                 let bar4 =
                     pdev.iomap_region_sized::<{ regs::MEMBAR2_REGS_END }>(MEMBAR2, c"vmd_rs")?;
                 let half = |i| u64::from(bar4.read(regs::MB2_SHADOW::at(i)).value().get());
@@ -383,14 +419,22 @@ impl VmdDriver {
             shadow = vscap_shadow(pdev)?;
         }
 
-        if features.contains(Features::BUS_RESTRICTIONS)
-            && bool::from(config.read(regs::VMCAP).bus_restrict())
-        {
-            let range = config.read(regs::VMCONFIG).bus_range().get() as u8;
-            start = layout::bus_start_from_vmconfig(range).ok_or_else(|| {
-                dev_err!(pdev, "unknown bus offset setting {}\n", range);
-                ENODEV
-            })?;
+        if features.contains(Features::BUS_RESTRICTIONS) {
+            let vmcap = config.read(regs::VMCAP);
+            if vmcap.into_raw() == u16::MAX {
+                return Err(gone("VMCAP"));
+            }
+            if vmcap.bus_restrict().into() {
+                let vmconfig = config.read(regs::VMCONFIG);
+                if vmconfig.into_raw() == u16::MAX {
+                    return Err(gone("VMCONFIG"));
+                }
+                let range = vmconfig.bus_range().get() as u8;
+                start = layout::bus_start_from_vmconfig(range).ok_or_else(|| {
+                    dev_err!(pdev, "unknown bus offset setting {}\n", range);
+                    ENODEV
+                })?;
+            }
         }
 
         let absolute = features.contains(Features::USE_BIOS_INFO);
@@ -403,17 +447,28 @@ impl VmdDriver {
             );
             ENOMEM
         })?;
-        let offsets = match shadow {
-            Some(phys) => [
-                layout::window_offset(bars[0], phys[0]),
-                layout::window_offset(bars[1], phys[1]),
-            ],
-            None => [0, 0],
-        };
+        let mut offsets = [0, 0];
+        if let Some(phys) = shadow {
+            for i in 0..2 {
+                // Garbage here would put the children's BARs anywhere.
+                if !layout::shadow_plausible(phys[i], lens[i]) {
+                    dev_err!(
+                        pdev,
+                        "shadow register reports {:#x} for MEMBAR{}: not where a {}-byte BAR can be\n",
+                        phys[i],
+                        i + 1,
+                        lens[i]
+                    );
+                    return Err(ENODEV);
+                }
+                offsets[i] = layout::window_offset(bars[i], phys[i]);
+            }
+        }
         let mut layout = Layout {
             buses,
+            windows,
             offsets,
-            membar2_window: layout::membar2_window(features),
+            membar2_window,
             mode: MsiMode::Remap,
         };
         let setting = RemapSetting::from_index(MSI_REMAP.get());
@@ -421,13 +476,19 @@ impl VmdDriver {
         // by Linux would not work, the VMD's own vectors do.
         let can_bypass = features.contains(Features::CAN_BYPASS_MSI_REMAP) && !xen_domain();
         // 28C1: firmware sets the mode and Linux leaves VMCONFIG alone.
-        let fixed = features.contains(Features::USE_BIOS_INFO).then(|| {
-            if bool::from(config.read(regs::VMCONFIG).msi_remap_disable()) {
+        let fixed = if features.contains(Features::USE_BIOS_INFO) {
+            let vmconfig = config.read(regs::VMCONFIG);
+            if vmconfig.into_raw() == u16::MAX {
+                return Err(gone("VMCONFIG"));
+            }
+            Some(if vmconfig.msi_remap_disable().into() {
                 MsiMode::Bypass
             } else {
                 MsiMode::Remap
-            }
-        });
+            })
+        } else {
+            None
+        };
         layout.mode =
             layout::msi_mode(setting, can_bypass, layout.in_guest(), fixed).ok_or_else(|| {
                 dev_err!(
@@ -487,13 +548,13 @@ impl pci::Driver for VmdDriver {
         let windows = [
             Window {
                 bar: MEMBAR1 as usize,
-                start: pdev.resource_start(MEMBAR1)?,
+                start: layout.windows[0].0,
                 offset: layout.offsets[0],
                 name: c"VMD MEMBAR1",
             },
             Window {
                 bar: MEMBAR2 as usize,
-                start: pdev.resource_start(MEMBAR2)? + layout.membar2_window,
+                start: layout.windows[1].0,
                 offset: layout.offsets[1],
                 name: c"VMD MEMBAR2",
             },
@@ -513,16 +574,8 @@ impl pci::Driver for VmdDriver {
             guest: layout.in_guest(),
             buses: layout.buses,
             windows: [
-                (
-                    windows[0].start,
-                    pdev.resource_start(MEMBAR1)? + pdev.resource_len(MEMBAR1)? - 1,
-                    windows[0].offset,
-                ),
-                (
-                    windows[1].start,
-                    pdev.resource_start(MEMBAR2)? + pdev.resource_len(MEMBAR2)? - 1,
-                    windows[1].offset,
-                ),
+                (layout.windows[0].0, layout.windows[0].1, layout.offsets[0]),
+                (layout.windows[1].0, layout.windows[1].1, layout.offsets[1]),
             ],
         };
         let info = KBox::pin_init(
@@ -577,7 +630,14 @@ impl pci::Driver for VmdDriver {
                     bios_pm_quirk(dev)
                 }
             },
-        );
+        )
+        .unwrap_or_else(|e| {
+            dev_warn!(
+                pdev,
+                "can't reset the domain's devices: {:?}; they keep the state firmware left\n",
+                e
+            )
+        });
         match bus.remap() {
             Some(remap) => dev_info!(
                 pdev,
