@@ -17,7 +17,7 @@ class Vmd:
     """One intel-vmd device and its children."""
 
     def __init__(self, name, slot, device_id, nvme=1, bus_start=0, shadow=False,
-                 hotplug_port=False, props="", null=False):
+                 hotplug_port=False, props="", null=False, case=None):
         self.name = name
         self.slot = slot
         self.device_id = device_id
@@ -29,6 +29,8 @@ class Vmd:
         # NVMe on QEMU's null-co block driver (reads return zeroes, writes
         # vanish): no host disk in the measurements.
         self.null = null
+        # A hostile-hardware case (Case) this VMD is, if any.
+        self.case = case
 
     @property
     def bdf(self):
@@ -72,7 +74,8 @@ class Vmd:
                 f"{self.bus_start} {int(self.shadow)} "
                 f"{self.expected_mode(msi_remap)} "
                 f"{1 if self.device_id in CLIENT else 0} "
-                f"{int(self.hotplug_port)}")
+                f"{int(self.hotplug_port)}"
+                + (f" {self.case.manifest()}" if self.case else ""))
 
 
 def drive_opt(imgdir, drive, size, null=False):
@@ -177,6 +180,99 @@ SCARCE = Machine("scarce", [
     Vmd("vmd5", 0x15, 0x9A0B, props=",vectors=4"),  # client: NVMe on 2 and 3
 ])
 
+class Case:
+    """A hostile-hardware case: what a VMD does wrong, what vmd_rs must make
+    of it and what the C driver was seen to make of it.
+
+    `rs` is "refused:<ERE>" (not bound, exactly one error line from vmd_rs
+    for the VMD, matching the ERE) or "bound:<N>" (bound, with a domain in
+    which N NVMe namespaces appear).  `c` is the C driver's outcome as
+    matrix.sh words it ("refused -19 without a message", "bound, 1 disk",
+    ...): a change in either driver shows as a failure."""
+
+    def __init__(self, name, rs, c, why):
+        self.name = name
+        self.rs = rs
+        self.c = c
+        self.why = why
+
+    def manifest(self):
+        # After the nine fields every manifest line has: "|"-separated.
+        return "|".join((self.name, self.rs, self.c))
+
+
+def _hostile(slot, name, device_id, props, rs, c, why, nvme=1, **kw):
+    return Vmd(f"vmd{slot:x}", slot, device_id, nvme=nvme,
+               props=",cfgbar-size=4M,membar1-size=8M,membar2-size=1M" + props,
+               case=Case(name, rs, c, why), **kw)
+
+
+# The hostile-hardware matrix (matrix.sh): a VMD a case, both drivers in
+# turn.  Small BARs, so that sixteen VMDs fit the 32-bit MMIO hole.
+HOSTILE = Machine("hostile", [
+    _hostile(0x10, "healthy 201D", 0x201D, "", "bound:1", "bound, 1 disk",
+             "the control case: nothing wrong"),
+    _hostile(0x11, "MEMBAR1 not implemented", 0x201D, ",membar1-size=0",
+             "refused:MEMBAR1 .*not implemented", "bound, 0 disks",
+             "BAR2 reads 0: no flags, length 0"),
+    _hostile(0x12, "MEMBAR2 not implemented", 0x201D, ",membar2-size=0",
+             "refused:MEMBAR2 .*not implemented", "refused without a message",
+             "BAR4 reads 0, so there is no MSI-X table either"),
+    _hostile(0x13, "MEMBAR1 too small for the children", 0x201D, ",membar1-size=4K",
+             "bound:0", "bound, 0 disks", "the NVMe's 16 KiB BAR cannot be placed"),
+    _hostile(0x14, "VMCAP all-ones", 0x28C0, ",vmcap-ones=on",
+             "refused:VMCAP .*all-ones", "bound, 1 disk", "a VMD that is gone, or a dead link"),
+    _hostile(0x15, "VMCONFIG all-ones", 0x28C0, ",vmconfig-ones=on",
+             "refused:VMCONFIG .*all-ones", "refused without a message", "as above"),
+    _hostile(0x16, "VMLOCK all-ones", 0x28C0, ",vmlock-ones=on",
+             "refused:VMLOCK .*all-ones", "refused without a message", "as above"),
+    _hostile(0x17, "reserved bus restriction 3", 0x28C0, ",vmconfig-bus=3",
+             "bound:1", "bound, 1 disk", "VMCONFIG bits 9:8 = 3, which Linux 7.3 reads as 224",
+             bus_start=224),
+    _hostile(0x18, "CFGBAR below 1 MiB", 0x201D, ",cfgbar-size=64K",
+             "refused:CFGBAR of 65536 bytes", "refused -12 without a message", "no whole bus of ECAM"),
+    _hostile(0x19, "config reads all-ones on the children's bus", 0x201D,
+             ",cfg-ones-bus=1", "bound:0", "bound, 0 disks", "the NVMe cannot be enumerated"),
+    _hostile(0x1a, "config reads all-ones on the root bus", 0x201D,
+             ",cfg-ones-bus=0", "bound:0", "bound, 0 disks", "no root port can be enumerated"),
+    _hostile(0x1b, "capability list loops", 0x201D, ",cap-loop=on",
+             "bound:1", "bound, 1 disk", "the search for the SHDW capability must end"),
+    _hostile(0x1c, "SHDW capability with garbage addresses", 0x201D,
+             ",shadow-raw1=0xffffffffffffffff,shadow-raw2=0xfff",
+             "refused:shadow .*MEMBAR1", "bound, 0 disks", "offsets that wrap", shadow=True),
+    _hostile(0x1d, "no MSI-X, remapping part", 0x201D, ",msix=off",
+             "refused:no MSI-X capability", "refused without a message",
+             "a 201D cannot bypass: no vector, no child MSI"),
+    _hostile(0x1e, "no MSI-X, bypass", 0x28C0, ",msix=off",
+             "bound:1", "bound, 1 disk", "bypass needs no VMD vector"),
+    _hostile(0x0e, "MEMBAR1 the platform cannot place", 0x201D,
+             ",membar1-size=2G,membar1-unplaced=on", "refused:MEMBAR1 .*could not be assigned", "bound, 0 disks",
+             "a 2 GiB BAR2 that firmware left alone and the 32-bit hole cannot hold"),
+    _hostile(0x0f, "one MSI-X vector, client part", 0x9A0B, ",vectors=1",
+             "refused:MSI-X vectors: none left", "refused -34 without a message",
+             "vector 0 is the VMD's own: none left for children"),
+])
+
+# What goes wrong while a driver is bound (matrix_runtime.sh): one healthy
+# 201D, which the test floods, feeds a bad vector and surprise-removes.
+RUNTIME = Machine("runtime", [Vmd("vmd10", 0x10, 0x201D)])
+
+
+def fuzz(seed, rate=5000):
+    """Seeded hostile hardware (fuzz.sh): a remapping 201D and a bypassing
+    28C0 that corrupt `rate` parts per million of the config and MMIO reads
+    through their BARs, reproducibly from `seed`.  NVMe gives up on a
+    controller in seconds, not a minute."""
+    props = f",fuzz-seed={seed},fuzz-rate={rate}"
+    return Machine(f"fuzz-{seed}", [
+        Vmd("vmd0", 0x10, 0x201D, props=props),
+        Vmd("vmd1", 0x11, 0x28C0, props=props),
+    ], append="nvme_core.io_timeout=5 nvme_core.admin_timeout=5")
+
+
+# The seeds make check runs (make soak runs many more).
+FUZZ_SEEDS = (1, 2, 3)
+
 # make bench: the same NVMe count and backing with and without VMDs.
 BENCH_VMD = Machine("bench-vmd", [
     Vmd("vmd0", 0x10, 0x28C0, nvme=4, null=True),
@@ -184,4 +280,5 @@ BENCH_VMD = Machine("bench-vmd", [
 ])
 BENCH_DIRECT = Direct(4)
 
-MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, PAIR, SCARCE, BENCH_VMD, BENCH_DIRECT)}
+MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, PAIR, SCARCE, HOSTILE, RUNTIME,
+                                BENCH_VMD, BENCH_DIRECT)}

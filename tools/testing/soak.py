@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """`make soak`: the long runs that do not fit in make check's time: many
-load/IO/unload cycles of each driver.  Prints one line per test and, last,
+load/IO/unload cycles of each driver, and the seeded hostile hardware of
+fuzz.sh over many seeds, with a table of what each driver's boots ended in.  Prints one line per test and, last,
 `N passed, N failed`; exits non-zero on any failure.
 
-Usage: soak.py [-k SUBSTRING] [-j JOBS] [--cycles N]
+Usage: soak.py [-k SUBSTRING] [-j JOBS] [--cycles N] [--seeds N]
 """
 
 import argparse
@@ -16,6 +17,34 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import check  # noqa: E402
 import machines  # noqa: E402
+import vmtest  # noqa: E402
+
+
+def print_fuzz_table(fuzz, results):
+    """Per driver: how many seeds ended in a panic, oops, WARN, hang or
+    leak, and which seeds failed at all."""
+    kinds = {
+        "panic": ("Kernel panic", "rust_panic", "panicked at"),
+        "oops": ("Oops", "BUG:", "general protection fault"),
+        "WARN": ("WARNING:",),
+        "leak": ("unreferenced object",),
+    }
+    print("# fuzz: seeds with ...  panic  oops  WARN  hang  leak  failed seeds")
+    for drv in ("vmd_rs", "vmd"):
+        counts = dict.fromkeys(list(kinds) + ["hang"], 0)
+        failed = []
+        for seed, d, name in fuzz:
+            res = results.get(name)
+            if d != drv or res is None:
+                continue
+            for k, pats in kinds.items():
+                counts[k] += any(p in c for c in res.complaints for p in pats)
+            counts["hang"] += res.timed_out or any(
+                not ok and "within" in t for t, ok, _ in res.tests)
+            if not res.ok:
+                failed.append(str(seed))
+        print(f"# fuzz: {drv:<15} " + "  ".join(f"{counts[k]:>4}" for k in
+              ("panic", "oops", "WARN", "hang", "leak")) + "  " + (" ".join(failed) or "-"))
 
 
 def main():
@@ -24,6 +53,8 @@ def main():
     ap.add_argument("-j", dest="jobs", type=int, default=2, help="VMs at a time")
     ap.add_argument("--cycles", type=int, default=200,
                     help="insmod/fio/rmmod cycles per driver (default 200)")
+    ap.add_argument("--seeds", type=int, default=50,
+                    help="fuzz seeds per driver (default 50: seeds 1 to 50)")
     a = ap.parse_args()
     r = check.Runner(a.pattern)
     start = time.monotonic()
@@ -37,11 +68,19 @@ def main():
     for drv, label in (("vmd_rs", "vmd_rs"), ("vmd", "C driver")):
         r.vm(f"soak: {label} {a.cycles} cycles", "cycles.sh", args=[drv, str(a.cycles)],
              machine=machines.PAIR, timeout=timeout)
-    nboots = r.run_boots(a.jobs)
-    print(f"# {nboots} VM boots: {r.vm_seconds:.0f} VM seconds summed, {a.jobs} at a time")
-    print(f"# make soak took {time.monotonic() - start:.0f} s")
-    print(f"{r.passed} passed, {r.failed} failed")
-    return 0 if r.failed == 0 and r.passed > 0 else 1
+    # Seeded hostile hardware, a boot per seed and driver, so that a
+    # complaint is the driver's whose boot it is.
+    fuzz = []
+    for seed in range(1, a.seeds + 1):
+        for drv in ("vmd_rs", "vmd"):
+            name = f"soak: fuzz seed {seed} ({drv})"
+            fuzz.append((seed, drv, name))
+            r.boot(name, [vmtest.Part(name, "fuzz.sh", [drv])],
+                   machine=machines.fuzz(seed), timeout=600)
+    r.run_boots(a.jobs)
+    if fuzz:
+        print_fuzz_table(fuzz, r.boot_results)
+    return r.finish("make soak", start, a.jobs)
 
 
 if __name__ == "__main__":

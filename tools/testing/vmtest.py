@@ -53,6 +53,9 @@ COMPLAINTS = [
         r"general protection fault",
         r"DMAR: \[DMA (Read|Write)",
         r"DMAR: DRHD: handling fault",
+        r"nobody cared",
+        r"Disabling IRQ #",
+        r"trying to register non-static key",
     )
 ]
 # Boot noise under TCG that is not a complaint about the code under test.
@@ -204,8 +207,8 @@ def find_complaints(text, known=None):
 
 class HostMonitor(threading.Thread):
     """Serves the guest's requests for QEMU monitor commands (hotplug):
-    the guest writes req-N into the shared directory, the answer goes to
-    done-N."""
+    the guest writes req-<part>-<n> into the shared directory, the answer
+    goes to done-<part>-<n>."""
 
     def __init__(self, outdir, sock):
         super().__init__(daemon=True)
@@ -254,23 +257,28 @@ class HostMonitor(threading.Thread):
             return f"post mortem failed: {e}"
 
     def run(self):
-        n = 1
+        # Requests are named req-<part>-<n> (vmd_lib.sh's host_monitor),
+        # answered in that order.
+        done = set()
         while not self.stop.wait(0.5):
-            req = os.path.join(self.outdir, f"req-{n}")
-            if not os.path.exists(req):
-                continue
-            with open(req) as fh:
-                cmd = fh.read().strip()
-            try:
-                answer = str(self.hmp(cmd))
-            except (OSError, ValueError) as e:
-                answer = f"error: {e}"
-            # Whole or not at all: the guest polls for the file.
-            tmp = os.path.join(self.outdir, f".done-{n}")
-            with open(tmp, "w") as fh:
-                fh.write(answer + "\n")
-            os.rename(tmp, os.path.join(self.outdir, f"done-{n}"))
-            n += 1
+            reqs = sorted(
+                (tuple(int(x) for x in f.split("-")[1:]), f)
+                for f in os.listdir(self.outdir)
+                if re.fullmatch(r"req-\d+-\d+", f) and f not in done)
+            for key, req in reqs:
+                with open(os.path.join(self.outdir, req)) as fh:
+                    cmd = fh.read().strip()
+                try:
+                    answer = str(self.hmp(cmd))
+                except (OSError, ValueError) as e:
+                    answer = f"error: {e}"
+                # Whole or not at all: the guest polls for the file.
+                tag = req[len("req-"):]
+                tmp = os.path.join(self.outdir, f".done-{tag}")
+                with open(tmp, "w") as fh:
+                    fh.write(answer + "\n")
+                os.rename(tmp, os.path.join(self.outdir, f"done-{tag}"))
+                done.add(req)
 
 
 def run(script, args=(), name=None, msi_remap="auto", **kw):

@@ -110,12 +110,19 @@ wait_for() {
 	return 1
 }
 
-# Asks the host to run a QEMU monitor (HMP) command; waits for it.
+# Asks the host to run a QEMU monitor (HMP) command; waits for it, prints
+# the answer and keeps it in HOST_ANSWER.  Requests are numbered: call it
+# in the script's own shell, not in a $(...) subshell.
 HOST_REQ=0
+HOST_ANSWER=
 host_monitor() {
+	local tag
 	HOST_REQ=$((HOST_REQ + 1))
-	echo "$*" >"$OUT/.req-$HOST_REQ.tmp"
-	mv "$OUT/.req-$HOST_REQ.tmp" "$OUT/req-$HOST_REQ"
-	wait_for "test -e '$OUT/done-$HOST_REQ'" 60 || return 1
-	cat "$OUT/done-$HOST_REQ"
+	# The part of the boot (wrap.sh) keeps the names of scripts apart.
+	tag=${PART:-0}-$HOST_REQ
+	echo "$*" >"$OUT/.req-$tag.tmp"
+	mv "$OUT/.req-$tag.tmp" "$OUT/req-$tag"
+	wait_for "test -e '$OUT/done-$tag'" 60 || return 1
+	HOST_ANSWER=$(tr -d '\r' <"$OUT/done-$tag")
+	echo "$HOST_ANSWER"
 }

@@ -51,6 +51,7 @@ for i in "${!parts[@]}"; do
 		} >"$OUT/ktap.$((i - 1)).after"
 		dmesg -c >>"$OUT/dmesg"
 	fi
+	export PART=$i
 	eval "bash ${parts[$i]}" </dev/null 2>&1 | tee "$OUT/ktap.$i"
 	r=${PIPESTATUS[0]}
 	[ "$r" -eq 0 ] || rc=$r

@@ -26,12 +26,20 @@
  *
  * The behaviour each device ID selects follows drivers/pci/controller/vmd.c
  * of Linux 7.3; see docs in the vmd_rs tree for the properties.
+ *
+ * For testing drivers against broken hardware the model can also misbehave
+ * ("hostile" properties: all-ones registers, a surprise removal, a looping
+ * capability list, garbage shadow registers, injected and flooded MSIs,
+ * seeded corruption of reads).  None of it changes anything unless set.
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "qemu/bswap.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
+#include "qemu/timer.h"
 #include "qemu/units.h"
 #include "exec/address-spaces.h"
 #include "hw/pci/msix.h"
@@ -59,11 +67,15 @@ OBJECT_DECLARE_SIMPLE_TYPE(IntelVMDHost, INTEL_VMD_HOST)
 
 /* Config space registers */
 #define VMD_REG_VMCAP           0x40
+#define VMD_REG_VMCAP_LEN       2
 #define VMD_VMCAP_BUS_RESTRICT  0x1
 #define VMD_REG_VMCONFIG        0x44
+#define VMD_REG_VMCONFIG_LEN    2
 #define VMD_VMCONFIG_REMAP_DIS  0x2     /* MSI remapping disabled (bypass) */
 #define VMD_VMCONFIG_BUS_SHIFT  8       /* bits 9:8: bus start 0/128/224 */
+#define VMD_VMCONFIG_BUS_MAX    3       /* 3 is reserved */
 #define VMD_REG_VMLOCK          0x70
+#define VMD_REG_VMLOCK_LEN      4
 #define VMD_VMLOCK_MB2_SHADOW   0x2
 
 /* Capabilities, placed clear of the VMD registers above */
@@ -86,6 +98,14 @@ OBJECT_DECLARE_SIMPLE_TYPE(IntelVMDHost, INTEL_VMD_HOST)
 /* Child MSIs: 0xfee00000 | vector << 12 */
 #define VMD_MSI_BASE            0xfee00000ULL
 #define VMD_MSI_SIZE            0x100000ULL
+#define VMD_MSI_VECTORS         (VMD_MSI_SIZE >> 12)
+
+/* Hostile properties: defaults that mean "behave" */
+#define VMD_VMCONFIG_BUS_AUTO   0xff            /* from bus-start */
+#define VMD_CFG_ONES_BUS_NONE   0x100
+#define VMD_FUZZ_RATE_MAX       1000000         /* parts per million */
+#define VMD_FLOOD_INTERVAL_US   1000
+#define VMD_FAKE_RID            0xffff          /* inject-msi, flood */
 
 /* What a device ID changes, as vmd.c in Linux 7.3 encodes it. */
 typedef struct IntelVMDPart {
@@ -130,6 +150,7 @@ struct IntelVMDState {
     /* The private bus's own address spaces */
     MemoryRegion bus_mem;
     MemoryRegion bus_io;
+    AddressSpace bus_as;            /* only with fuzz-seed */
 
     /* What children's DMA sees: the VMD's DMA path plus the MSI window */
     MemoryRegion dma_root;
@@ -139,10 +160,13 @@ struct IntelVMDState {
 
     /* BARs */
     MemoryRegion cfgbar;
-    MemoryRegion membar1;           /* alias into bus_mem */
+    MemoryRegion membar1;           /* container */
+    MemoryRegion membar1_window;    /* alias into bus_mem, or fuzz I/O */
+    MemoryRegion membar1_gone;      /* all-ones while removed */
     MemoryRegion membar2;           /* container */
-    MemoryRegion membar2_window;    /* alias into bus_mem */
+    MemoryRegion membar2_window;    /* alias into bus_mem, or fuzz I/O */
     MemoryRegion membar2_regs;
+    MemoryRegion membar2_gone;      /* all-ones while removed */
 
     /* Properties */
     uint16_t device_id;
@@ -155,6 +179,33 @@ struct IntelVMDState {
     uint64_t host_membar1;
     uint64_t host_membar2;
     OnOffAuto bios_bypass;
+
+    /* Hostile properties */
+    bool vmcap_ones;
+    bool vmconfig_ones;
+    bool vmlock_ones;
+    uint8_t vmconfig_bus;
+    bool membar1_unplaced;
+    uint16_t cfg_ones_bus;
+    bool cap_loop;
+    uint64_t shadow_raw1;
+    uint64_t shadow_raw2;
+    bool msix;
+    uint64_t fuzz_seed;
+    uint32_t fuzz_rate;
+    uint32_t fuzz_after;
+
+    /* Hostile run-time state */
+    bool removed;
+    bool membar1_shown;             /* membar1-unplaced: BAR2 visible */
+    uint32_t membar1_wmask;
+    uint8_t cap_loop_at;            /* the next pointer that loops, or 0 */
+    uint64_t fuzz_state;
+    uint64_t fuzz_reads;
+    QEMUTimer *flood_timer;
+    uint32_t flood_vector;
+    uint32_t flood_interval;        /* microseconds */
+    uint32_t flood_left;
 };
 
 /* The private root bus numbers itself from the VMD's bus start. */
@@ -206,6 +257,55 @@ static bool intel_vmd_remapping(IntelVMDState *s)
 }
 
 /*
+ * fuzz-seed: a reproducible fraction of reads returns garbage.  splitmix64
+ * gives the same sequence for the same seed; every read after the first
+ * fuzz-after draws one number, a corrupted read a few more.
+ */
+static uint64_t intel_vmd_fuzz_next(IntelVMDState *s)
+{
+    uint64_t z = (s->fuzz_state += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t intel_vmd_fuzz(IntelVMDState *s, const char *where,
+                               hwaddr addr, uint64_t val, unsigned size)
+{
+    uint64_t bad, r;
+
+    if (!s->fuzz_seed || !s->fuzz_rate) {
+        return val;
+    }
+    if (++s->fuzz_reads <= s->fuzz_after ||
+        intel_vmd_fuzz_next(s) % VMD_FUZZ_RATE_MAX >= s->fuzz_rate) {
+        return val;
+    }
+    r = intel_vmd_fuzz_next(s);
+    switch (r % 5) {
+    case 0:     /* one bit flipped */
+        bad = val ^ (1ULL << ((r >> 8) % (size * 8)));
+        break;
+    case 1:     /* random bits flipped */
+        bad = val ^ intel_vmd_fuzz_next(s);
+        break;
+    case 2:
+        bad = ~0ULL;
+        break;
+    case 3:
+        bad = 0;
+        break;
+    default:
+        bad = intel_vmd_fuzz_next(s);
+        break;
+    }
+    bad &= MAKE_64BIT_MASK(0, size * 8);
+    trace_intel_vmd_fuzz(where, addr, size, val, bad);
+    return bad;
+}
+
+/*
  * Where the windows sit on the private bus: the BARs' host physical
  * addresses.  On bare metal those are the BARs as programmed; in shadow
  * (passthrough guest) mode they are the host's, reported by the shadow
@@ -235,13 +335,98 @@ static void intel_vmd_update_windows(IntelVMDState *s)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
 
-    intel_vmd_set_window(&s->membar1, intel_vmd_host_addr(s, VMD_MEMBAR1));
-    intel_vmd_set_window(&s->membar2_window,
-                         intel_vmd_host_addr(s, VMD_MEMBAR2));
+    /* With fuzz-seed the windows are I/O regions that look it up. */
+    if (s->membar1_size && !s->fuzz_seed) {
+        intel_vmd_set_window(&s->membar1_window,
+                             intel_vmd_host_addr(s, VMD_MEMBAR1));
+    }
+    if (s->membar2_size && !s->fuzz_seed) {
+        intel_vmd_set_window(&s->membar2_window,
+                             intel_vmd_host_addr(s, VMD_MEMBAR2));
+    }
     /* Child DMA follows the VMD's own Bus Master Enable. */
     memory_region_set_enabled(&s->dma_enable,
                               (pci_get_word(pdev->config + PCI_COMMAND) &
-                               PCI_COMMAND_MASTER) && pdev->enabled);
+                               PCI_COMMAND_MASTER) && pdev->enabled &&
+                              !s->removed);
+}
+
+/* removed: the BARs read all-ones, child DMA stops (as if the link is down) */
+static void intel_vmd_update_removed(IntelVMDState *s)
+{
+    memory_region_transaction_begin();
+    if (s->membar1_size) {
+        memory_region_set_enabled(&s->membar1_gone, s->removed);
+    }
+    if (s->membar2_size) {
+        memory_region_set_enabled(&s->membar2_gone, s->removed);
+    }
+    intel_vmd_update_windows(s);
+    memory_region_transaction_commit();
+}
+
+/* membar1-unplaced: BAR2 reads as unimplemented until it is shown. */
+static void intel_vmd_show_membar1(IntelVMDState *s, bool shown)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    if (shown && !s->membar1_shown) {
+        trace_intel_vmd_membar1_shown(s->membar1_size);
+    }
+    s->membar1_shown = shown;
+    pci_set_long(pdev->wmask + pci_bar(pdev, VMD_MEMBAR1),
+                 shown ? s->membar1_wmask : 0);
+}
+
+/* The bytes of [addr, addr + len) that fall in register [reg, reg + size) */
+static uint32_t intel_vmd_reg_bytes(uint32_t addr, int len, uint32_t reg,
+                                    uint32_t size)
+{
+    uint32_t mask = 0;
+
+    for (int i = 0; i < len; i++) {
+        if (addr + i >= reg && addr + i < reg + size) {
+            mask |= 0xffU << (i * 8);
+        }
+    }
+    return mask;
+}
+
+static uint32_t intel_vmd_read_config(PCIDevice *pdev, uint32_t addr, int len)
+{
+    IntelVMDState *s = INTEL_VMD(pdev);
+    uint32_t val = pci_default_read_config(pdev, addr, len);
+    uint32_t loop;
+
+    if (s->removed) {
+        return MAKE_64BIT_MASK(0, len * 8);
+    }
+    if (s->vmcap_ones) {
+        val |= intel_vmd_reg_bytes(addr, len, VMD_REG_VMCAP,
+                                   VMD_REG_VMCAP_LEN);
+    }
+    if (s->vmconfig_ones) {
+        val |= intel_vmd_reg_bytes(addr, len, VMD_REG_VMCONFIG,
+                                   VMD_REG_VMCONFIG_LEN);
+    }
+    if (s->vmlock_ones) {
+        val |= intel_vmd_reg_bytes(addr, len, VMD_REG_VMLOCK,
+                                   VMD_REG_VMLOCK_LEN);
+    }
+    /*
+     * cap-loop: the guest sees the last next pointer lead back to the
+     * first capability.  Only the guest's view loops: QEMU's own list walks
+     * (pci_find_capability) read pdev->config, which stays acyclic.
+     */
+    if (s->cap_loop_at) {
+        loop = intel_vmd_reg_bytes(addr, len, s->cap_loop_at, 1);
+        if (loop) {
+            val = (val & ~loop) |
+                  ((pdev->config[PCI_CAPABILITY_LIST] *
+                    0x01010101U) & loop);
+        }
+    }
+    return val;
 }
 
 static void intel_vmd_write_config(PCIDevice *pdev, uint32_t addr,
@@ -249,7 +434,19 @@ static void intel_vmd_write_config(PCIDevice *pdev, uint32_t addr,
 {
     IntelVMDState *s = INTEL_VMD(pdev);
 
+    if (s->removed) {
+        return;
+    }
     pci_default_write_config(pdev, addr, val, len);
+    /*
+     * membar1-unplaced: firmware sizes and places every BAR before it turns
+     * on memory decoding, so BAR2 appears with the first Memory Space
+     * Enable after reset.
+     */
+    if (s->membar1_unplaced && !s->membar1_shown &&
+        (pci_get_word(pdev->config + PCI_COMMAND) & PCI_COMMAND_MEMORY)) {
+        intel_vmd_show_membar1(s, true);
+    }
     intel_vmd_update_windows(s);
 }
 
@@ -263,7 +460,8 @@ static PCIDevice *intel_vmd_ecam_device(IntelVMDState *s, hwaddr addr)
     if (!s->part->bios_info) {
         bus += s->bus_start;
     }
-    if (bus > 0xff) {
+    /* cfg-ones-bus: that bus reads all-ones, as if nothing were there. */
+    if (bus > 0xff || bus == s->cfg_ones_bus) {
         return NULL;
     }
     return pci_find_device(s->bus, bus, devfn);
@@ -272,21 +470,32 @@ static PCIDevice *intel_vmd_ecam_device(IntelVMDState *s, hwaddr addr)
 static uint64_t intel_vmd_cfg_read(void *opaque, hwaddr addr, unsigned size)
 {
     IntelVMDState *s = opaque;
-    PCIDevice *dev = intel_vmd_ecam_device(s, addr);
+    PCIDevice *dev;
+    uint64_t val;
 
-    if (!dev) {
+    if (s->removed) {
         return ~0ULL;
     }
-    return pci_host_config_read_common(dev, addr & 0xfff,
-                                       pci_config_size(dev), size);
+    dev = intel_vmd_ecam_device(s, addr);
+    if (!dev) {
+        val = MAKE_64BIT_MASK(0, size * 8);
+    } else {
+        val = pci_host_config_read_common(dev, addr & 0xfff,
+                                          pci_config_size(dev), size);
+    }
+    return intel_vmd_fuzz(s, "cfgbar", addr, val, size);
 }
 
 static void intel_vmd_cfg_write(void *opaque, hwaddr addr, uint64_t val,
                                 unsigned size)
 {
     IntelVMDState *s = opaque;
-    PCIDevice *dev = intel_vmd_ecam_device(s, addr);
+    PCIDevice *dev;
 
+    if (s->removed) {
+        return;
+    }
+    dev = intel_vmd_ecam_device(s, addr);
     if (!dev) {
         return;
     }
@@ -304,11 +513,127 @@ static const MemoryRegionOps intel_vmd_cfg_ops = {
     },
 };
 
+/*
+ * fuzz-seed: the windows as I/O regions in front of the private bus, so
+ * that their reads can be corrupted.  Without fuzz-seed they are aliases.
+ */
+static MemTxResult intel_vmd_window_read(IntelVMDState *s, int bar,
+                                         hwaddr addr, uint64_t *data,
+                                         unsigned size, MemTxAttrs attrs)
+{
+    uint8_t buf[8] = { 0 };
+    MemTxResult res;
+
+    res = address_space_read(&s->bus_as, intel_vmd_host_addr(s, bar) + addr,
+                             attrs, buf, size);
+    *data = intel_vmd_fuzz(s, bar == VMD_MEMBAR1 ? "membar1" : "membar2",
+                           addr, ldn_le_p(buf, size), size);
+    return res;
+}
+
+static MemTxResult intel_vmd_window_write(IntelVMDState *s, int bar,
+                                          hwaddr addr, uint64_t data,
+                                          unsigned size, MemTxAttrs attrs)
+{
+    uint8_t buf[8];
+
+    stn_le_p(buf, size, data);
+    return address_space_write(&s->bus_as,
+                               intel_vmd_host_addr(s, bar) + addr, attrs,
+                               buf, size);
+}
+
+static MemTxResult intel_vmd_membar1_read(void *opaque, hwaddr addr,
+                                          uint64_t *data, unsigned size,
+                                          MemTxAttrs attrs)
+{
+    return intel_vmd_window_read(opaque, VMD_MEMBAR1, addr, data, size,
+                                 attrs);
+}
+
+static MemTxResult intel_vmd_membar1_write(void *opaque, hwaddr addr,
+                                           uint64_t data, unsigned size,
+                                           MemTxAttrs attrs)
+{
+    return intel_vmd_window_write(opaque, VMD_MEMBAR1, addr, data, size,
+                                  attrs);
+}
+
+static MemTxResult intel_vmd_membar2_read(void *opaque, hwaddr addr,
+                                          uint64_t *data, unsigned size,
+                                          MemTxAttrs attrs)
+{
+    return intel_vmd_window_read(opaque, VMD_MEMBAR2, addr, data, size,
+                                 attrs);
+}
+
+static MemTxResult intel_vmd_membar2_write(void *opaque, hwaddr addr,
+                                           uint64_t data, unsigned size,
+                                           MemTxAttrs attrs)
+{
+    return intel_vmd_window_write(opaque, VMD_MEMBAR2, addr, data, size,
+                                  attrs);
+}
+
+static const MemoryRegionOps intel_vmd_membar1_fuzz_ops = {
+    .read_with_attrs = intel_vmd_membar1_read,
+    .write_with_attrs = intel_vmd_membar1_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+    .impl = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+};
+
+static const MemoryRegionOps intel_vmd_membar2_fuzz_ops = {
+    .read_with_attrs = intel_vmd_membar2_read,
+    .write_with_attrs = intel_vmd_membar2_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+    .impl = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+};
+
+/* removed: what is left of a BAR reads all-ones and ignores writes */
+static uint64_t intel_vmd_gone_read(void *opaque, hwaddr addr, unsigned size)
+{
+    return ~0ULL;
+}
+
+static void intel_vmd_gone_write(void *opaque, hwaddr addr, uint64_t val,
+                                 unsigned size)
+{
+}
+
+static const MemoryRegionOps intel_vmd_gone_ops = {
+    .read = intel_vmd_gone_read,
+    .write = intel_vmd_gone_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+};
+
 /* MEMBAR2 registers after the MSI-X PBA */
 static uint64_t intel_vmd_shadow_value(IntelVMDState *s, int bar)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
+    uint64_t raw = bar == VMD_MEMBAR1 ? s->shadow_raw1 : s->shadow_raw2;
 
+    /* shadow-raw1/2: what a broken hypervisor or firmware reports */
+    if (raw) {
+        return raw;
+    }
     /* What the BAR register holds: the address and its type bits. */
     return intel_vmd_host_addr(s, bar) |
            (pci_get_long(pdev->config + pci_bar(pdev, bar)) &
@@ -346,7 +671,7 @@ static uint64_t intel_vmd_mb2_read(void *opaque, hwaddr addr, unsigned size)
     if (size < 8) {
         val = (val >> shift) & MAKE_64BIT_MASK(0, size * 8);
     }
-    return val;
+    return intel_vmd_fuzz(s, "membar2", addr + VMD_MB2_REGS, val, size);
 }
 
 static void intel_vmd_mb2_write(void *opaque, hwaddr addr, uint64_t val,
@@ -367,6 +692,21 @@ static const MemoryRegionOps intel_vmd_mb2_ops = {
     },
 };
 
+/* A child MSI that names VMD vector @vector, remapping on */
+static void intel_vmd_remap_msi(IntelVMDState *s, uint16_t rid,
+                                unsigned int vector)
+{
+    if (vector >= s->vectors) {
+        trace_intel_vmd_msi_bad_vector(rid, vector, s->vectors);
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "intel-vmd: child MSI to vector %u of %u\n",
+                      vector, s->vectors);
+        return;
+    }
+    trace_intel_vmd_msi_remap(rid, vector);
+    msix_notify(PCI_DEVICE(s), vector);
+}
+
 /*
  * Child MSIs.  With remapping, the write names a VMD vector in the APIC
  * destination ID field and raises that vector; without, it goes on
@@ -378,8 +718,11 @@ static MemTxResult intel_vmd_msi_write(void *opaque, hwaddr addr,
 {
     IntelVMDState *s = opaque;
     PCIDevice *pdev = PCI_DEVICE(s);
-    unsigned int vector = (addr >> 12) & 0xff;
 
+    if (s->removed) {
+        trace_intel_vmd_msi_removed(attrs.requester_id, VMD_MSI_BASE + addr);
+        return MEMTX_OK;
+    }
     if (!intel_vmd_remapping(s)) {
         trace_intel_vmd_msi_bypass(attrs.requester_id, VMD_MSI_BASE + addr,
                                    val);
@@ -388,15 +731,7 @@ static MemTxResult intel_vmd_msi_write(void *opaque, hwaddr addr,
                              VMD_MSI_BASE + addr, val, attrs, NULL);
         return MEMTX_OK;
     }
-    if (vector >= s->vectors) {
-        trace_intel_vmd_msi_bad_vector(attrs.requester_id, vector, s->vectors);
-        qemu_log_mask(LOG_GUEST_ERROR,
-                      "intel-vmd: child MSI to vector %u of %u\n",
-                      vector, s->vectors);
-        return MEMTX_OK;
-    }
-    trace_intel_vmd_msi_remap(attrs.requester_id, vector);
-    msix_notify(pdev, vector);
+    intel_vmd_remap_msi(s, attrs.requester_id, (addr >> 12) & 0xff);
     return MEMTX_OK;
 }
 
@@ -417,6 +752,42 @@ static const MemoryRegionOps intel_vmd_msi_ops = {
         .max_access_size = 4,
     },
 };
+
+/*
+ * inject-msi and flood-count: as if a child wrote 0xfee00000 | vector << 12.
+ * Only remapping has a VMD vector to raise: in bypass mode such a message
+ * would not concern the VMD, and it is dropped.
+ */
+static void intel_vmd_fake_msi(IntelVMDState *s, unsigned int vector)
+{
+    if (s->removed) {
+        trace_intel_vmd_msi_removed(VMD_FAKE_RID,
+                                    VMD_MSI_BASE | (uint64_t)vector << 12);
+        return;
+    }
+    if (!intel_vmd_remapping(s)) {
+        trace_intel_vmd_fake_msi_bypass(vector);
+        return;
+    }
+    intel_vmd_remap_msi(s, VMD_FAKE_RID, vector);
+}
+
+static void intel_vmd_flood_tick(void *opaque)
+{
+    IntelVMDState *s = opaque;
+
+    if (!s->flood_left) {
+        return;
+    }
+    s->flood_left--;
+    intel_vmd_fake_msi(s, s->flood_vector);
+    if (s->flood_left) {
+        timer_mod(s->flood_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                  (int64_t)s->flood_interval * SCALE_US);
+    } else {
+        trace_intel_vmd_flood_done(s->flood_vector);
+    }
+}
 
 static AddressSpace *intel_vmd_child_as(PCIBus *bus, void *opaque, int devfn)
 {
@@ -459,10 +830,16 @@ static bool intel_vmd_check_props(IntelVMDState *s, Error **errp)
                    "256 MiB");
         return false;
     }
-    if (!is_power_of_2(s->membar1_size) || s->membar1_size < 4 * KiB ||
-        s->membar1_size > 2 * GiB) {
-        error_setg(errp, "membar1-size must be a power of 2 from 4 KiB to "
-                   "2 GiB");
+    /* 0: BAR2 not implemented */
+    if (s->membar1_size && (!is_power_of_2(s->membar1_size) ||
+                            s->membar1_size < 4 * KiB ||
+                            s->membar1_size > 2 * GiB)) {
+        error_setg(errp, "membar1-size must be 0 or a power of 2 from 4 KiB "
+                   "to 2 GiB");
+        return false;
+    }
+    if (s->membar1_unplaced && !s->membar1_size) {
+        error_setg(errp, "membar1-unplaced needs a MEMBAR1");
         return false;
     }
     if (s->part->vmlock_shadow) {
@@ -470,8 +847,10 @@ static bool intel_vmd_check_props(IntelVMDState *s, Error **errp)
     } else if (s->part->bios_info) {
         regs_end += VMD_28C1_REGS_SIZE;
     }
-    if (!is_power_of_2(s->membar2_size) || s->membar2_size <= regs_end) {
-        error_setg(errp, "membar2-size must be a power of 2 above 0x%"
+    /* 0: BAR4 not implemented, and with it no MSI-X */
+    if (s->membar2_size && (!is_power_of_2(s->membar2_size) ||
+                            s->membar2_size <= regs_end)) {
+        error_setg(errp, "membar2-size must be 0 or a power of 2 above 0x%"
                    PRIx64, regs_end);
         return false;
     }
@@ -484,16 +863,39 @@ static bool intel_vmd_check_props(IntelVMDState *s, Error **errp)
                    "bus-start must be 0", s->device_id);
         return false;
     }
-    if (s->vectors < (s->part->client ? 2 : 1) || s->vectors > 256) {
-        error_setg(errp, "vectors must be from %d to 256",
-                   s->part->client ? 2 : 1);
+    if (s->vmconfig_bus != VMD_VMCONFIG_BUS_AUTO) {
+        if (!s->part->bus_restrict) {
+            error_setg(errp, "device-id 0x%04x has no bus restrictions: "
+                       "no vmconfig-bus", s->device_id);
+            return false;
+        }
+        if (s->vmconfig_bus > VMD_VMCONFIG_BUS_MAX) {
+            error_setg(errp, "vmconfig-bus must be from 0 to %d",
+                       VMD_VMCONFIG_BUS_MAX);
+            return false;
+        }
+    }
+    if (s->vectors < 1 || s->vectors > 256) {
+        error_setg(errp, "vectors must be from 1 to 256");
         return false;
     }
-    if (s->shadow && (s->host_membar1 & (s->membar1_size - 1) ||
-                      s->host_membar2 & (s->membar2_size - 1) ||
-                      s->host_membar1 + s->membar1_size > 4 * GiB)) {
+    /* The windows must decode somewhere sane; shadow-raw1/2 need not. */
+    if (s->shadow &&
+        ((s->membar1_size && (s->host_membar1 & (s->membar1_size - 1) ||
+                              s->host_membar1 + s->membar1_size > 4 * GiB)) ||
+         (s->membar2_size && s->host_membar2 & (s->membar2_size - 1)))) {
         error_setg(errp, "host-membar1 must be aligned and below 4 GiB, "
                    "host-membar2 aligned");
+        return false;
+    }
+    if (s->cfg_ones_bus > VMD_CFG_ONES_BUS_NONE) {
+        error_setg(errp, "cfg-ones-bus must be a bus number, or 0x%x for "
+                   "none", VMD_CFG_ONES_BUS_NONE);
+        return false;
+    }
+    if (s->fuzz_rate > VMD_FUZZ_RATE_MAX) {
+        error_setg(errp, "fuzz-rate is in parts per million: at most %d",
+                   VMD_FUZZ_RATE_MAX);
         return false;
     }
     return true;
@@ -505,6 +907,7 @@ static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
     const char *name = DEVICE(pdev)->id;
     uint8_t *conf = pdev->config;
     MemoryRegion *bm_root;
+    uint8_t cap;
 
     s->part = intel_vmd_find_part(s->device_id);
     if (!s->part) {
@@ -521,6 +924,10 @@ static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
     if (!name || !*name) {
         error_setg(errp, "intel-vmd needs an id: it names the private bus");
         return;
+    }
+    /* The MSI-X table lives in BAR4. */
+    if (!s->msix || !s->membar2_size) {
+        s->vectors = 0;
     }
 
     pci_config_set_device_id(conf, s->device_id);
@@ -546,9 +953,9 @@ static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
         }
         pci_set_byte(conf + VMD_VSCAP + 2, VMD_VSCAP_LEN);
         pci_set_long(conf + VMD_VSCAP + 4, VMD_VSCAP_SHDW);
-        pci_set_quad(conf + VMD_VSCAP + 8,
+        pci_set_quad(conf + VMD_VSCAP + 8, s->shadow_raw1 ? s->shadow_raw1 :
                      s->host_membar1 | PCI_BASE_ADDRESS_MEM_TYPE_32);
-        pci_set_quad(conf + VMD_VSCAP + 16,
+        pci_set_quad(conf + VMD_VSCAP + 16, s->shadow_raw2 ? s->shadow_raw2 :
                      s->host_membar2 | PCI_BASE_ADDRESS_MEM_TYPE_64);
     }
 
@@ -558,13 +965,24 @@ static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
     memory_region_init(&s->bus_io, OBJECT(s), "intel-vmd-bus-io", 64 * KiB);
     object_initialize_child(OBJECT(s), "host", &s->host, TYPE_INTEL_VMD_HOST);
     s->host.vmd = s;
-    s->bus = pci_root_bus_new(DEVICE(&s->host), name, &s->bus_mem,
+    s->bus = pci_root_bus_new(DEVICE(&s->host), "bus", &s->bus_mem,
                               &s->bus_io, 0, TYPE_INTEL_VMD_BUS);
+    /*
+     * Children find the bus by the VMD's id (bus=<id>), but as the QOM
+     * child of that name, the bus would make the partial QOM path "<id>"
+     * ambiguous, and qom-set <id> ... (the run-time triggers below) would
+     * find nothing: the bus is the host's QOM child "bus", named <id>.
+     */
+    g_free(BUS(s->bus)->name);
+    BUS(s->bus)->name = g_strdup(name);
     PCI_HOST_BRIDGE(&s->host)->bus = s->bus;
     pci_bus_irqs(s->bus, intel_vmd_set_irq, s, PCI_NUM_PINS);
     pci_bus_map_irqs(s->bus, intel_vmd_map_irq);
     if (!sysbus_realize(SYS_BUS_DEVICE(&s->host), errp)) {
         return;
+    }
+    if (s->fuzz_seed) {
+        address_space_init(&s->bus_as, &s->bus_mem, "intel-vmd-bus-mem");
     }
 
     /*
@@ -599,44 +1017,104 @@ static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
                      PCI_BASE_ADDRESS_MEM_PREFETCH, &s->cfgbar);
 
     /* BAR2: a window onto the private bus */
-    memory_region_init_alias(&s->membar1, OBJECT(s), "intel-vmd-membar1",
-                             &s->bus_mem, 0, s->membar1_size);
-    pci_register_bar(pdev, VMD_MEMBAR1, PCI_BASE_ADDRESS_SPACE_MEMORY,
-                     &s->membar1);
+    if (s->membar1_size) {
+        memory_region_init(&s->membar1, OBJECT(s), "intel-vmd-membar1",
+                           s->membar1_size);
+        if (s->fuzz_seed) {
+            memory_region_init_io(&s->membar1_window, OBJECT(s),
+                                  &intel_vmd_membar1_fuzz_ops, s,
+                                  "intel-vmd-membar1-fuzz", s->membar1_size);
+        } else {
+            memory_region_init_alias(&s->membar1_window, OBJECT(s),
+                                     "intel-vmd-membar1-window", &s->bus_mem,
+                                     0, s->membar1_size);
+        }
+        memory_region_add_subregion(&s->membar1, 0, &s->membar1_window);
+        memory_region_init_io(&s->membar1_gone, OBJECT(s),
+                              &intel_vmd_gone_ops, s,
+                              "intel-vmd-membar1-removed", s->membar1_size);
+        memory_region_set_enabled(&s->membar1_gone, false);
+        memory_region_add_subregion_overlap(&s->membar1, 0, &s->membar1_gone,
+                                            1);
+        pci_register_bar(pdev, VMD_MEMBAR1, PCI_BASE_ADDRESS_SPACE_MEMORY,
+                         &s->membar1);
+        if (s->membar1_unplaced) {
+            /* Hidden until shown: nothing to check on an incoming BAR2 */
+            s->membar1_wmask = pci_get_long(pdev->wmask +
+                                            pci_bar(pdev, VMD_MEMBAR1));
+            pci_set_long(pdev->cmask + pci_bar(pdev, VMD_MEMBAR1), 0);
+            intel_vmd_show_membar1(s, false);
+        }
+    }
 
     /* BAR4: MSI-X table and PBA, registers, then the window */
-    memory_region_init(&s->membar2, OBJECT(s), "intel-vmd-membar2",
-                       s->membar2_size);
-    memory_region_init_alias(&s->membar2_window, OBJECT(s),
-                             "intel-vmd-membar2-window", &s->bus_mem, 0,
-                             s->membar2_size);
-    memory_region_add_subregion_overlap(&s->membar2, 0, &s->membar2_window,
-                                        -1);
-    if (s->part->vmlock_shadow || s->part->bios_info) {
-        memory_region_init_io(&s->membar2_regs, OBJECT(s), &intel_vmd_mb2_ops,
-                              s, "intel-vmd-membar2-regs",
-                              s->part->bios_info ? VMD_28C1_REGS_SIZE :
-                              VMD_MB2_SHADOW_SIZE);
-        memory_region_add_subregion(&s->membar2, VMD_MB2_REGS,
-                                    &s->membar2_regs);
+    if (s->membar2_size) {
+        memory_region_init(&s->membar2, OBJECT(s), "intel-vmd-membar2",
+                           s->membar2_size);
+        if (s->fuzz_seed) {
+            memory_region_init_io(&s->membar2_window, OBJECT(s),
+                                  &intel_vmd_membar2_fuzz_ops, s,
+                                  "intel-vmd-membar2-fuzz", s->membar2_size);
+        } else {
+            memory_region_init_alias(&s->membar2_window, OBJECT(s),
+                                     "intel-vmd-membar2-window", &s->bus_mem,
+                                     0, s->membar2_size);
+        }
+        memory_region_add_subregion_overlap(&s->membar2, 0,
+                                            &s->membar2_window, -1);
+        if (s->part->vmlock_shadow || s->part->bios_info) {
+            memory_region_init_io(&s->membar2_regs, OBJECT(s),
+                                  &intel_vmd_mb2_ops, s,
+                                  "intel-vmd-membar2-regs",
+                                  s->part->bios_info ? VMD_28C1_REGS_SIZE :
+                                  VMD_MB2_SHADOW_SIZE);
+            memory_region_add_subregion(&s->membar2, VMD_MB2_REGS,
+                                        &s->membar2_regs);
+        }
+        memory_region_init_io(&s->membar2_gone, OBJECT(s),
+                              &intel_vmd_gone_ops, s,
+                              "intel-vmd-membar2-removed", s->membar2_size);
+        memory_region_set_enabled(&s->membar2_gone, false);
+        memory_region_add_subregion_overlap(&s->membar2, 0, &s->membar2_gone,
+                                            1);
+        pci_register_bar(pdev, VMD_MEMBAR2, PCI_BASE_ADDRESS_SPACE_MEMORY |
+                         PCI_BASE_ADDRESS_MEM_TYPE_64, &s->membar2);
     }
-    pci_register_bar(pdev, VMD_MEMBAR2, PCI_BASE_ADDRESS_SPACE_MEMORY |
-                     PCI_BASE_ADDRESS_MEM_TYPE_64, &s->membar2);
-    if (msix_init(pdev, s->vectors, &s->membar2, VMD_MEMBAR2, VMD_MSIX_TABLE,
-                  &s->membar2, VMD_MEMBAR2, VMD_MSIX_PBA, VMD_MSIX_CAP,
-                  errp) < 0) {
-        return;
+    if (s->vectors) {
+        if (msix_init(pdev, s->vectors, &s->membar2, VMD_MEMBAR2,
+                      VMD_MSIX_TABLE, &s->membar2, VMD_MEMBAR2, VMD_MSIX_PBA,
+                      VMD_MSIX_CAP, errp) < 0) {
+            return;
+        }
+        for (unsigned int i = 0; i < s->vectors; i++) {
+            msix_vector_use(pdev, i);
+        }
     }
-    for (unsigned int i = 0; i < s->vectors; i++) {
-        msix_vector_use(pdev, i);
+
+    /* cap-loop: the last capability's next pointer, as the guest sees it */
+    if (s->cap_loop) {
+        cap = conf[PCI_CAPABILITY_LIST];
+        while (conf[cap + PCI_CAP_LIST_NEXT]) {
+            cap = conf[cap + PCI_CAP_LIST_NEXT];
+        }
+        s->cap_loop_at = cap + PCI_CAP_LIST_NEXT;
     }
+
+    s->flood_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, intel_vmd_flood_tick,
+                                  s);
+    s->fuzz_state = s->fuzz_seed;
+    intel_vmd_update_removed(s);
 }
 
 static void intel_vmd_exit(PCIDevice *pdev)
 {
     IntelVMDState *s = INTEL_VMD(pdev);
 
+    timer_free(s->flood_timer);
     msix_uninit(pdev, &s->membar2, &s->membar2);
+    if (s->fuzz_seed) {
+        address_space_destroy(&s->bus_as);
+    }
     address_space_destroy(&s->dma_as);
 }
 
@@ -649,8 +1127,12 @@ static void intel_vmd_reset(DeviceState *dev)
 
     /* What firmware leaves in VMCONFIG: the bus start and the MSI mode. */
     if (s->part->bus_restrict) {
-        vmconfig |= (s->bus_start == 0 ? 0 : s->bus_start == 128 ? 1 : 2)
-                    << VMD_VMCONFIG_BUS_SHIFT;
+        if (s->vmconfig_bus != VMD_VMCONFIG_BUS_AUTO) {
+            vmconfig |= s->vmconfig_bus << VMD_VMCONFIG_BUS_SHIFT;
+        } else {
+            vmconfig |= (s->bus_start == 0 ? 0 : s->bus_start == 128 ? 1 : 2)
+                        << VMD_VMCONFIG_BUS_SHIFT;
+        }
     }
     /*
      * Linux never writes 28C1's VMCONFIG: firmware picks its mode, which
@@ -663,17 +1145,198 @@ static void intel_vmd_reset(DeviceState *dev)
         vmconfig |= VMD_VMCONFIG_REMAP_DIS;
     }
     pci_set_word(pdev->config + VMD_REG_VMCONFIG, vmconfig);
+
+    /* Hostile state starts over; a removed VMD stays removed. */
+    if (s->membar1_unplaced) {
+        intel_vmd_show_membar1(s, false);
+    }
+    s->fuzz_state = s->fuzz_seed;
+    s->fuzz_reads = 0;
+    s->flood_left = 0;
+    timer_del(s->flood_timer);
     intel_vmd_update_windows(s);
 }
+
+/* Run-time (QOM) properties */
+static bool intel_vmd_get_removed(Object *obj, Error **errp)
+{
+    return INTEL_VMD(obj)->removed;
+}
+
+static void intel_vmd_set_removed(Object *obj, bool value, Error **errp)
+{
+    IntelVMDState *s = INTEL_VMD(obj);
+
+    if (s->removed == value) {
+        return;
+    }
+    s->removed = value;
+    trace_intel_vmd_removed(value);
+    if (DEVICE(obj)->realized) {
+        intel_vmd_update_removed(s);
+    }
+}
+
+static bool intel_vmd_visit_vector(Visitor *v, const char *name,
+                                     uint32_t *vector, Error **errp)
+{
+    if (!visit_type_uint32(v, name, vector, errp)) {
+        return false;
+    }
+    if (*vector >= VMD_MSI_VECTORS) {
+        error_setg(errp, "%s: a child MSI names vectors 0 to %llu", name,
+                   VMD_MSI_VECTORS - 1);
+        return false;
+    }
+    return true;
+}
+
+static void intel_vmd_set_inject_msi(Object *obj, Visitor *v,
+                                     const char *name, void *opaque,
+                                     Error **errp)
+{
+    IntelVMDState *s = INTEL_VMD(obj);
+    uint32_t vector;
+
+    if (!intel_vmd_visit_vector(v, name, &vector, errp)) {
+        return;
+    }
+    if (!DEVICE(obj)->realized) {
+        error_setg(errp, "%s is a run-time trigger (qom-set)", name);
+        return;
+    }
+    trace_intel_vmd_inject_msi(vector);
+    intel_vmd_fake_msi(s, vector);
+}
+
+static void intel_vmd_get_flood_vector(Object *obj, Visitor *v,
+                                       const char *name, void *opaque,
+                                       Error **errp)
+{
+    visit_type_uint32(v, name, &INTEL_VMD(obj)->flood_vector, errp);
+}
+
+static void intel_vmd_set_flood_vector(Object *obj, Visitor *v,
+                                       const char *name, void *opaque,
+                                       Error **errp)
+{
+    uint32_t vector;
+
+    if (intel_vmd_visit_vector(v, name, &vector, errp)) {
+        INTEL_VMD(obj)->flood_vector = vector;
+    }
+}
+
+static void intel_vmd_get_flood_interval(Object *obj, Visitor *v,
+                                         const char *name, void *opaque,
+                                         Error **errp)
+{
+    visit_type_uint32(v, name, &INTEL_VMD(obj)->flood_interval, errp);
+}
+
+static void intel_vmd_set_flood_interval(Object *obj, Visitor *v,
+                                         const char *name, void *opaque,
+                                         Error **errp)
+{
+    uint32_t us;
+
+    if (!visit_type_uint32(v, name, &us, errp)) {
+        return;
+    }
+    if (us < 1 || us > 1000000) {
+        error_setg(errp, "%s must be from 1 to 1000000 (us)", name);
+        return;
+    }
+    INTEL_VMD(obj)->flood_interval = us;
+}
+
+static void intel_vmd_get_flood_count(Object *obj, Visitor *v,
+                                      const char *name, void *opaque,
+                                      Error **errp)
+{
+    visit_type_uint32(v, name, &INTEL_VMD(obj)->flood_left, errp);
+}
+
+static void intel_vmd_set_flood_count(Object *obj, Visitor *v,
+                                      const char *name, void *opaque,
+                                      Error **errp)
+{
+    IntelVMDState *s = INTEL_VMD(obj);
+    uint32_t count;
+
+    if (!visit_type_uint32(v, name, &count, errp)) {
+        return;
+    }
+    if (!DEVICE(obj)->realized) {
+        error_setg(errp, "%s is a run-time trigger (qom-set)", name);
+        return;
+    }
+    /* A new count replaces a flood under way; 0 stops it. */
+    s->flood_left = count;
+    trace_intel_vmd_flood(s->flood_vector, count, s->flood_interval);
+    if (count) {
+        timer_mod(s->flood_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL));
+    } else {
+        timer_del(s->flood_timer);
+    }
+}
+
+static void intel_vmd_instance_init(Object *obj)
+{
+    INTEL_VMD(obj)->flood_interval = VMD_FLOOD_INTERVAL_US;
+}
+
+static int intel_vmd_post_load(void *opaque, int version_id)
+{
+    IntelVMDState *s = opaque;
+
+    if (s->membar1_unplaced) {
+        intel_vmd_show_membar1(s, s->membar1_shown);
+    }
+    /* Also puts the windows where the incoming BARs say. */
+    intel_vmd_update_removed(s);
+    return 0;
+}
+
+static bool intel_vmd_hostile_needed(void *opaque)
+{
+    IntelVMDState *s = opaque;
+
+    return s->removed || s->membar1_unplaced || s->fuzz_seed ||
+           s->flood_left;
+}
+
+static const VMStateDescription vmstate_intel_vmd_hostile = {
+    .name = TYPE_INTEL_VMD "/hostile",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = intel_vmd_hostile_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_BOOL(removed, IntelVMDState),
+        VMSTATE_BOOL(membar1_shown, IntelVMDState),
+        VMSTATE_UINT64(fuzz_state, IntelVMDState),
+        VMSTATE_UINT64(fuzz_reads, IntelVMDState),
+        VMSTATE_UINT32(flood_vector, IntelVMDState),
+        VMSTATE_UINT32(flood_interval, IntelVMDState),
+        VMSTATE_UINT32(flood_left, IntelVMDState),
+        VMSTATE_TIMER_PTR(flood_timer, IntelVMDState),
+        VMSTATE_END_OF_LIST()
+    },
+};
 
 static const VMStateDescription vmstate_intel_vmd = {
     .name = TYPE_INTEL_VMD,
     .version_id = 1,
     .minimum_version_id = 1,
+    .post_load = intel_vmd_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_PCI_DEVICE(parent_obj, IntelVMDState),
         VMSTATE_MSIX(parent_obj, IntelVMDState),
         VMSTATE_END_OF_LIST()
+    },
+    .subsections = (const VMStateDescription * const []) {
+        &vmstate_intel_vmd_hostile,
+        NULL
     },
 };
 
@@ -691,6 +1354,23 @@ static const Property intel_vmd_properties[] = {
                        0x4000000000ULL),
     DEFINE_PROP_ON_OFF_AUTO("bios-msi-bypass", IntelVMDState, bios_bypass,
                             ON_OFF_AUTO_AUTO),
+    /* Hostile hardware, fixed at creation */
+    DEFINE_PROP_BOOL("vmcap-ones", IntelVMDState, vmcap_ones, false),
+    DEFINE_PROP_BOOL("vmconfig-ones", IntelVMDState, vmconfig_ones, false),
+    DEFINE_PROP_BOOL("vmlock-ones", IntelVMDState, vmlock_ones, false),
+    DEFINE_PROP_UINT8("vmconfig-bus", IntelVMDState, vmconfig_bus,
+                      VMD_VMCONFIG_BUS_AUTO),
+    DEFINE_PROP_BOOL("membar1-unplaced", IntelVMDState, membar1_unplaced,
+                     false),
+    DEFINE_PROP_UINT16("cfg-ones-bus", IntelVMDState, cfg_ones_bus,
+                       VMD_CFG_ONES_BUS_NONE),
+    DEFINE_PROP_BOOL("cap-loop", IntelVMDState, cap_loop, false),
+    DEFINE_PROP_UINT64("shadow-raw1", IntelVMDState, shadow_raw1, 0),
+    DEFINE_PROP_UINT64("shadow-raw2", IntelVMDState, shadow_raw2, 0),
+    DEFINE_PROP_BOOL("msix", IntelVMDState, msix, true),
+    DEFINE_PROP_UINT64("fuzz-seed", IntelVMDState, fuzz_seed, 0),
+    DEFINE_PROP_UINT32("fuzz-rate", IntelVMDState, fuzz_rate, 0),
+    DEFINE_PROP_UINT32("fuzz-after", IntelVMDState, fuzz_after, 0),
 };
 
 static void intel_vmd_class_init(ObjectClass *klass, void *data)
@@ -700,6 +1380,7 @@ static void intel_vmd_class_init(ObjectClass *klass, void *data)
 
     k->realize = intel_vmd_realize;
     k->exit = intel_vmd_exit;
+    k->config_read = intel_vmd_read_config;
     k->config_write = intel_vmd_write_config;
     k->vendor_id = PCI_VENDOR_ID_INTEL;
     k->device_id = 0x28c0;
@@ -712,6 +1393,33 @@ static void intel_vmd_class_init(ObjectClass *klass, void *data)
     set_bit(DEVICE_CATEGORY_BRIDGE, dc->categories);
     /* Its private bus is not hot-unpluggable with it */
     dc->hotpluggable = false;
+
+    /* Hostile hardware, at run time: qom-set <id> <property> <value> */
+    object_class_property_add_bool(klass, "removed", intel_vmd_get_removed,
+                                   intel_vmd_set_removed);
+    object_class_property_set_description(klass, "removed",
+        "surprise removal: all-ones reads, writes, MSIs and child DMA "
+        "dropped");
+    object_class_property_add(klass, "inject-msi", "uint32", NULL,
+                              intel_vmd_set_inject_msi, NULL, NULL);
+    object_class_property_set_description(klass, "inject-msi",
+        "act as if a child wrote an MSI to 0xfee00000 | vector << 12");
+    object_class_property_add(klass, "flood-vector", "uint32",
+                              intel_vmd_get_flood_vector,
+                              intel_vmd_set_flood_vector, NULL, NULL);
+    object_class_property_set_description(klass, "flood-vector",
+        "the vector flood-count raises");
+    object_class_property_add(klass, "flood-interval", "uint32",
+                              intel_vmd_get_flood_interval,
+                              intel_vmd_set_flood_interval, NULL, NULL);
+    object_class_property_set_description(klass, "flood-interval",
+        "microseconds between the MSIs of a flood (default 1000)");
+    object_class_property_add(klass, "flood-count", "uint32",
+                              intel_vmd_get_flood_count,
+                              intel_vmd_set_flood_count, NULL, NULL);
+    object_class_property_set_description(klass, "flood-count",
+        "start a flood of this many MSIs to flood-vector (0 stops it); "
+        "reads what is left");
 }
 
 static const TypeInfo intel_vmd_types[] = {
@@ -730,6 +1438,7 @@ static const TypeInfo intel_vmd_types[] = {
         .name          = TYPE_INTEL_VMD,
         .parent        = TYPE_PCI_DEVICE,
         .instance_size = sizeof(IntelVMDState),
+        .instance_init = intel_vmd_instance_init,
         .class_init    = intel_vmd_class_init,
         .interfaces = (InterfaceInfo[]) {
             { INTERFACE_PCIE_DEVICE },

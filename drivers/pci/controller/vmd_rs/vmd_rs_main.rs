@@ -367,9 +367,10 @@ impl VmdDriver {
         for (i, skip) in [0, membar2_window].into_iter().enumerate() {
             windows[i] = layout::child_window(bars[i], lens[i], skip).ok_or_else(|| {
                 if lens[i] == 0 {
+                    // The PCI core also empties a BAR it could not place.
                     dev_err!(
                         pdev,
-                        "MEMBAR{} (BAR{}) is not implemented\n",
+                        "MEMBAR{} (BAR{}) is not implemented or could not be assigned\n",
                         i + 1,
                         i * 2 + 2
                     );
@@ -445,7 +446,7 @@ impl VmdDriver {
                 cfgbar_size,
                 start
             );
-            ENOMEM
+            ENODEV
         })?;
         let mut offsets = [0, 0];
         if let Some(phys) = shadow {
