@@ -270,8 +270,8 @@ def fuzz(seed, rate=5000):
     ], append="nvme_core.io_timeout=5 nvme_core.admin_timeout=5")
 
 
-# The seeds make check runs (make soak runs many more).
-FUZZ_SEEDS = (1, 2, 3)
+# The seeds make check runs (make soak runs many more): one, for time.
+FUZZ_SEEDS = (1,)
 
 # make bench: the same NVMe count and backing with and without VMDs.
 BENCH_VMD = Machine("bench-vmd", [
