@@ -354,6 +354,7 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
     cmd = [
         "vng", "--run", kdir(flavour), "--disable-kvm", "--disable-microvm",
         "--cpus", str(cpus), "--memory", memory, "--rwdir", outdir,
+        "--rodir", "/lib/udev/rules.d=" + os.path.join(HERE, "guest", "udev"),
         "--verbose", "--user", "root",
         "--append", ("modprobe.blacklist=vmd " + append).strip(),
         "--exec", guest_cmd,
@@ -423,7 +424,8 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
         with open(log, "w") as fh:
             fh.write(f"$ {shlex.join(cmd)}\n{res.output}\n--- ktap ---\n{ktap}\n"
                      f"--- dmesg ---\n{read('dmesg')}\n"
-                     f"--- kmemleak ---\n{read('kmemleak')}\n")
+                     f"--- kmemleak ---\n{read('kmemleak')}\n"
+                     f"--- times (s since boot, part, result) ---\n{read('times')}\n")
             if post_mortem:
                 fh.write(f"--- post mortem ---\n{res.post_mortem}\n"
                          f"--- qemu -d ---\n{read('qemu-debug.log')[-200000:]}\n")

@@ -15,6 +15,12 @@ ktap_result() {
 	local rc=$1 name=$2
 	shift 2
 	KTAP_N=$((KTAP_N + 1))
+	# When each result came (seconds since boot), for finding what is slow.
+	if [ -n "${OUT:-}" ]; then
+		local up rest
+		read -r up rest </proc/uptime
+		echo "$up ${PART:-0} $name" >>"$OUT/times"
+	fi
 	if [ "$rc" -eq 0 ]; then
 		echo "ok $KTAP_N $name"
 	else

@@ -29,16 +29,43 @@ disk_pci() {
 	echo "${p##*/}"
 }
 
+# Sets HWIRQ to the first hwirq a debugfs irq file (/sys/kernel/debug/irq/
+# irqs/N) lists, or, with $2 = vmd, to the hwirq in the VMD's MSI domain
+# ("" if none).  Bash builtins only, no $(...): under TCG every fork costs,
+# and this runs per interrupt.
+irq_hwirq() {
+	local k v rest in_vmd=1
+	HWIRQ=
+	[ "${2:-}" = vmd ] && in_vmd=0
+	while read -r k v rest; do
+		case $k in
+		domain:)
+			[ "${2:-}" = vmd ] || continue
+			case $v in VMD-MSI*) in_vmd=1 ;; *) in_vmd=0 ;; esac
+			;;
+		hwirq:)
+			[ "$in_vmd" = 1 ] && { HWIRQ=$v; return 0; }
+			;;
+		esac
+	done 2>/dev/null <"/sys/kernel/debug/irq/irqs/$1"
+}
+
 # IRQ numbers of a PCI device's MSI/MSI-X vectors, in vector order.  IRQ
 # numbers need not be in that order (other devices free and allocate IRQs
 # while a device's vectors are set up one by one); a PCI device's MSI domain
 # numbers its hwirqs by MSI(-X) index.
 pci_irqs() {
-	local irq hw
-	for irq in $(ls "/sys/bus/pci/devices/$1/msi_irqs" 2>/dev/null); do
-		hw=$(sed -n 's/^ *hwirq: *//p' "/sys/kernel/debug/irq/irqs/$irq" 2>/dev/null | head -1)
-		echo "$((${hw:-$irq})) $irq"
-	done | sort -n | awk '{ print $2 }'
+	local f irq
+	local -a by_hw=()
+	for f in "/sys/bus/pci/devices/$1/msi_irqs"/*; do
+		[ -e "$f" ] || continue
+		irq=${f##*/}
+		irq_hwirq "$irq"
+		by_hw[$((${HWIRQ:-$irq}))]=$irq
+	done
+	# An indexed array lists its elements in index order.
+	[ ${#by_hw[@]} -gt 0 ] && printf '%s\n' "${by_hw[@]}"
+	return 0
 }
 
 # Which of the VMD at $1's vectors each child interrupt is remapped to: one
@@ -47,25 +74,20 @@ pci_irqs() {
 # where the interrupt does not go through the VMD).  Both drivers give the
 # VMD irq domain's hwirq the Linux IRQ of the VMD vector it is remapped to.
 vector_map() {
-	local dom vecs d line irq hw i v vec
+	local dom d line irq i=0
+	local -A index=()
 	dom=$(vmd_domain "$1") || return 1
-	vecs=$(pci_irqs "$1" | xargs)
+	for irq in $(pci_irqs "$1"); do
+		index[$irq]=$i
+		i=$((i + 1))
+	done
 	for d in /sys/bus/pci/devices/"$dom":*; do
 		[ -d "$d/msi_irqs" ] || continue
 		line=${d##*/"$dom":}
 		for irq in $(pci_irqs "${d##*/}"); do
-			hw=$(awk '/^ *domain:/ { vmd = $2 ~ /^VMD-MSI/ }
-				vmd && /^ *hwirq:/ { print $2; exit }' \
-				"/sys/kernel/debug/irq/irqs/$irq" 2>/dev/null)
-			v=-
-			if [ -n "$hw" ]; then
-				i=0
-				for vec in $vecs; do
-					[ "$vec" -eq "$((hw))" ] && v=$i
-					i=$((i + 1))
-				done
-			fi
-			line="$line $v"
+			irq_hwirq "$irq" vmd
+			[ -n "$HWIRQ" ] && HWIRQ=$((HWIRQ))
+			line="$line ${index[${HWIRQ:-x}]:--}"
 		done
 		echo "$line"
 	done
