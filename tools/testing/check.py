@@ -23,11 +23,11 @@ sys.path.insert(0, HERE)
 import machines  # noqa: E402
 import vmtest  # noqa: E402
 
+# Load cycles in make check; make soak runs 200.
+CHECK_CYCLES = 5
+
 # The 14 VMD device IDs of Linux 7.3's vmd.c: an oracle independent of the
 # driver's own table.
-# Load cycles in make check; make soak runs many more.
-CHECK_CYCLES = 10
-
 VMD_IDS = ["201D", "28C0", "28C1", "467F", "4C3D", "A77F", "7D0B", "AD0B",
            "9A0B", "B60B", "B06F", "B07F", "D70B", "D73B"]
 
@@ -155,23 +155,25 @@ def main():
             # The C driver's cases, run with vmd_rs: the same outcomes, plus
             # vmd_rs's debugfs.
             P("vmd_rs on mixed", "vmd_cases.sh", ["vmd_rs"]),
-        ], machine=machines.MIXED, timeout=2400)
+        ], machine=machines.MIXED, timeout=1500)
         r.boot("mixed, C driver", [P("C driver on mixed", "vmd_cases.sh", ["vmd"])],
-               machine=machines.MIXED, timeout=1500)
+               machine=machines.MIXED, timeout=1200)
         # Few VMD vectors: children share them, on the vectors the C
         # driver would pick.
         r.boot("scarce", [
             P("vmd_rs decodes like the C driver, few vectors", "rs_decode.sh"),
             P("vmd_rs on scarce", "vmd_cases.sh", ["vmd_rs", "--no-reload"]),
             P("C driver on scarce", "vmd_cases.sh", ["vmd", "--no-reload"]),
-        ], machine=machines.SCARCE, timeout=1800)
-        # Reloading under the vIOMMU loses a 28C0 child's first DMA (its
-        # namespace reads as zeros) with the C driver: under investigation,
-        # so the reload case runs on the machine without an IOMMU.
-        r.boot("iommu", [
-            P("vmd_rs on iommu", "vmd_cases.sh", ["vmd_rs", "--no-reload"]),
-            P("C driver on iommu", "vmd_cases.sh", ["vmd", "--no-reload"]),
-        ], machine=machines.IOMMU, timeout=1500)
+        ], machine=machines.SCARCE, timeout=1500)
+        # Under the vIOMMU a second bind in one boot loses child DMA with
+        # either driver (its NVMe's admin commands time out; the C driver
+        # once oopsed in device_add): under investigation, so each driver
+        # gets a boot of its own here and reloads run on machines without
+        # an IOMMU.
+        r.boot("iommu, vmd_rs", [P("vmd_rs on iommu", "vmd_cases.sh", ["vmd_rs", "--no-reload"])],
+               machine=machines.IOMMU, timeout=900)
+        r.boot("iommu, C driver", [P("C driver on iommu", "vmd_cases.sh", ["vmd", "--no-reload"])],
+               machine=machines.IOMMU, timeout=900)
         # msi_remap=on: remapped on the bypass-capable parts too.
         r.vm("vmd_rs msi_remap=on", "vmd_cases.sh",
              args=["vmd_rs", "--no-reload", "msi_remap=on"], machine=machines.BYPASS,
@@ -216,7 +218,7 @@ def main():
                machine=machines.MIXED, timeout=1500)
         r.boot("scarce", [P("C driver on scarce", "vmd_cases.sh", ["vmd", "--no-reload"])],
                machine=machines.SCARCE, timeout=900)
-        r.boot("iommu", [P("C driver on iommu", "vmd_cases.sh", ["vmd", "--no-reload"])],
+        r.boot("iommu, C driver", [P("C driver on iommu", "vmd_cases.sh", ["vmd", "--no-reload"])],
                machine=machines.IOMMU, timeout=900)
         r.boot("pair", [P("C driver suspend/resume", "suspend.sh", ["vmd"])],
                machine=machines.PAIR, sleep=True, timeout=600)

@@ -318,6 +318,10 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
     ko = ko or os.path.join(ROOT, "vmd_rs.ko")
     if os.path.exists(ko):
         shutil.copy(ko, os.path.join(outdir, "vmd_rs.ko"))
+    # And these scripts: bash reads a script as it runs it, so an edit on
+    # the host would change a running guest's script under its feet.
+    guest = os.path.join(outdir, "guest")
+    shutil.copytree(os.path.join(HERE, "guest"), guest)
     monitor = None
     imgdir = None
     plan = []
@@ -328,9 +332,10 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
             with open(manifest, "w") as fh:
                 fh.write(machine.manifest(part.msi_remap))
             args = args[:1] + [manifest] + args[1:]
-        # A path, or the name of one of guest/'s scripts.
-        script = os.path.abspath(part.script) if os.path.exists(part.script) \
-            else os.path.join(HERE, "guest", part.script)
+        # A path, or the name of one of guest/'s scripts (run from the copy).
+        script = os.path.abspath(part.script)
+        if not os.path.exists(script) or os.path.dirname(script) == os.path.join(HERE, "guest"):
+            script = os.path.join(guest, os.path.basename(part.script))
         plan.append(shlex.join([script, *args]))
     with open(os.path.join(outdir, "plan"), "w") as fh:
         fh.write("".join(line + "\n" for line in plan))
@@ -348,7 +353,7 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
         monitor.start()
     guest_cmd = " ".join(
         shlex.quote(a)
-        for a in ["bash", os.path.join(HERE, "guest", "wrap.sh"), outdir,
+        for a in ["bash", os.path.join(guest, "wrap.sh"), outdir,
                   os.path.join(outdir, "plan")]
     )
     cmd = [

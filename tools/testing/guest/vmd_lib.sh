@@ -13,11 +13,11 @@ vmd_domain() {
 
 # Block devices (nvmeXnY) of NVMe controllers behind the VMD at $1.
 vmd_disks() {
-	local b
-	for b in /sys/block/nvme*; do
-		[ -e "$b" ] || continue
-		case $(readlink -f "$b") in
-		*"/$1/pci"*) echo "${b##*/}" ;;
+	local p
+	# One readlink for all: a fork costs under TCG.
+	for p in $(readlink -f /sys/block/nvme* 2>/dev/null); do
+		case $p in
+		*"/$1/pci"*) echo "${p##*/}" ;;
 		esac
 	done
 }
