@@ -270,6 +270,13 @@ def fuzz(seed, rate=5000):
     ], append="nvme_core.io_timeout=5 nvme_core.admin_timeout=5")
 
 
+# Failed allocations in bind (faults.sh): one VMD per MSI mode, one NVMe
+# each, so that a bind makes as few allocations as a real one can.
+FAULTS = Machine("faults", [
+    Vmd("vmd0", 0x10, 0x28C0),                              # bypass
+    Vmd("vmd1", 0x11, 0x201D),                              # remapped
+])
+
 # The seeds make check runs (make soak runs many more): one, for time.
 FUZZ_SEEDS = (1,)
 
@@ -281,4 +288,4 @@ BENCH_VMD = Machine("bench-vmd", [
 BENCH_DIRECT = Direct(4)
 
 MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, PAIR, SCARCE, HOSTILE, RUNTIME,
-                                BENCH_VMD, BENCH_DIRECT)}
+                                FAULTS, BENCH_VMD, BENCH_DIRECT)}

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 """`make soak`: the long runs that do not fit in make check's time: many
 load/IO/unload cycles of each driver, and the seeded hostile hardware of
-fuzz.sh over many seeds, with a table of what each driver's boots ended in.  Prints one line per test and, last,
-`N passed, N failed`; exits non-zero on any failure.
+fuzz.sh over many seeds, every allocation of a bind failed in turn
+(faults.sh), with tables of what each driver's boots ended in.  Prints one
+line per test and, last, `N passed, N failed`; exits non-zero on any
+failure.
 
 Usage: soak.py [-k SUBSTRING] [-j JOBS] [--cycles N] [--seeds N]
 """
@@ -20,16 +22,16 @@ import machines  # noqa: E402
 import vmtest  # noqa: E402
 
 
-def print_fuzz_table(fuzz, results):
-    """Per driver: how many seeds ended in a panic, oops, WARN, hang or
-    leak, and which seeds failed at all."""
+def print_fuzz_table(fuzz, results, what="fuzz", unit="seeds"):
+    """Per driver: how many seeds (boots) ended in a panic, oops, WARN, hang
+    or leak, and which seeds failed at all."""
     kinds = {
         "panic": ("Kernel panic", "rust_panic", "panicked at"),
         "oops": ("Oops", "BUG:", "general protection fault"),
         "WARN": ("WARNING:",),
         "leak": ("unreferenced object",),
     }
-    print("# fuzz: seeds with ...  panic  oops  WARN  hang  leak  failed seeds")
+    print(f"# {what}: {unit} with ...  panic  oops  WARN  hang  leak  failed {unit}")
     for drv in ("vmd_rs", "vmd"):
         counts = dict.fromkeys(list(kinds) + ["hang"], 0)
         failed = []
@@ -43,7 +45,7 @@ def print_fuzz_table(fuzz, results):
                 not ok and "within" in t for t, ok, _ in res.tests)
             if not res.ok:
                 failed.append(str(seed))
-        print(f"# fuzz: {drv:<15} " + "  ".join(f"{counts[k]:>4}" for k in
+        print(f"# {what}: {drv:<15} " + "  ".join(f"{counts[k]:>4}" for k in
               ("panic", "oops", "WARN", "hang", "leak")) + "  " + (" ".join(failed) or "-"))
 
 
@@ -77,9 +79,19 @@ def main():
             fuzz.append((seed, drv, name))
             r.boot(name, [vmtest.Part(name, "fuzz.sh", [drv])],
                    machine=machines.fuzz(seed), timeout=600)
+    # Every allocation of a bind failed in turn (faults.sh), a boot per
+    # driver: the C driver's probe error paths leak (H2).
+    faults = []
+    for drv in ("vmd_rs", "vmd"):
+        name = f"soak: faults ({drv})"
+        faults.append((0, drv, name))
+        r.boot(name, [vmtest.Part(name, "faults.sh", [drv])],
+               machine=machines.FAULTS, timeout=1800)
     r.run_boots(a.jobs)
     if fuzz:
         print_fuzz_table(fuzz, r.boot_results)
+    if faults:
+        print_fuzz_table(faults, r.boot_results, "faults", "boots")
     return r.finish("make soak", start, a.jobs)
 
 

@@ -1,0 +1,122 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Failed allocations in a VMD's bind: the N-th slab allocation the binding
+# task makes fails (failslab through /proc/thread-self/fail-nth), for
+# N = 1, 2, ... up to the PCI core's root bus.  The bind runs in this
+# shell's task: sysfs bind probes synchronously, in the writer's task, for a
+# device without a NUMA node.  Each step must end in a failed bind that
+# leaves nothing behind (the VMD unbound, no child domain) or in a bind that
+# works and unbinds; afterwards the VMD binds without a fault and does IO.
+# WARNs, oopses and leaks are vmtest's checks over the boot (a boot per
+# driver, so that a complaint is that driver's).
+#
+# The steps stop at the first failure injected inside pci_create_root_bus():
+# from there on the allocations are the PCI core's, whose error paths are
+# not failure-safe in 7.3 (a failed device_register() of the root bus puts
+# the host bridge twice, a failed device_add() in pci_device_add() WARNs and
+# the scan goes on to a NULL dereference), whichever driver called it.
+# Usage: faults.sh <vmd|vmd_rs> <manifest>
+. "$(dirname "$0")/ktap.sh"
+. "$(dirname "$0")/vmd_lib.sh"
+DRV=$1
+MANIFEST=$2
+MAX_STEPS=1000
+DRVDIR=/sys/bus/pci/drivers/$DRV
+nvmds=$(wc -l <"$MANIFEST")
+
+# Any PCI device in a VMD domain (domain numbers 10000 and up).
+domain_devices() {
+	local d n=0
+	for d in /sys/bus/pci/devices/1[0-9a-f][0-9a-f][0-9a-f][0-9a-f]:*; do
+		[ -e "$d" ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+ktap_header "$((1 + nvmds * 2))"
+if [ "$DRV" = vmd_rs ]; then
+	insmod "$KO"
+else
+	modprobe vmd
+fi
+ktap_result $? "$DRV loads"
+while read -r name bdf rest; do
+	echo "$bdf" >"$DRVDIR/unbind"
+done <"$MANIFEST"
+
+FS=/sys/kernel/debug/failslab
+# GFP_KERNEL allocations too (failslab skips them by default), and the
+# stack of each injected failure: it says where the step failed.
+echo N >"$FS/ignore-gfp-wait"
+echo 2 >"$FS/verbose"
+# Those stacks to the kernel log only: the serial console is slow under TCG.
+# Each step's log is moved to $OUT/dmesg, which vmtest checks with the rest.
+dmesg -n 1
+
+while read -r name bdf id nvme bstart shadow mode rest; do
+	tag="$name ($id, $mode)"
+	read -r node <"/sys/bus/pci/devices/$bdf/numa_node"
+	# Opened once: an open allocates, and would take a step of its own.
+	exec 3>"$DRVDIR/bind" 4>/proc/thread-self/fail-nth 5>>"$OUT/faults.err"
+	n=0 steps=0 failed=0 bound=0 bad=() end="" trail=""
+	while [ "$n" -lt "$MAX_STEPS" ]; do
+		n=$((n + 1))
+		echo "faults: $bdf step $n" >/dev/kmsg
+		echo "$n" >&4
+		echo "$bdf" >&3 2>&5
+		rc=$?
+		left=
+		read -r left </proc/thread-self/fail-nth
+		echo 0 >&4
+		steps=$((steps + 1))
+		ndev=$(domain_devices)
+		if [ "$rc" -ne 0 ]; then
+			failed=$((failed + 1))
+			trail="${trail}e"
+			# Refused: unbound, and no child domain left.
+			if [ -e "/sys/bus/pci/devices/$bdf/driver" ] || [ "$ndev" -ne 0 ]; then
+				bad+=("step $n: bind failed but the VMD is bound or $ndev domain devices are left")
+			fi
+		else
+			bound=$((bound + 1))
+			trail="${trail}b"
+			if ! echo "$bdf" >"$DRVDIR/unbind" || [ "$(domain_devices)" -ne 0 ]; then
+				bad+=("step $n: bound despite the fault, but did not unbind cleanly")
+			fi
+		fi
+		# The bind took fewer than n allocations: nothing was injected.
+		[ "${left:-0}" -gt 0 ] && { end="a bind without a fault"; break; }
+		# The PCI core's own allocations from here on (see above).
+		dmesg -c >"$OUT/step.log"
+		cat "$OUT/step.log" >>"$OUT/dmesg"
+		grep -q pci_create_root_bus "$OUT/step.log" &&
+			{ end="the first failure inside pci_create_root_bus()"; break; }
+	done
+	exec 3>&- 4>&- 5>&-
+	[ -n "$end" ] || bad+=("still failing at step $n: no end within $MAX_STEPS steps")
+	# Failing binds from the probe itself, not only from sysfs's own buffer.
+	[ "$failed" -ge 2 ] || bad+=("fault injection did not reach the probe (NUMA node $node)")
+	# A bind allocates far more than this before its root bus.
+	[ "$steps" -ge 10 ] || bad+=("only $steps steps: the probe's own allocations were not reached")
+	ktap_result "${#bad[@]}" \
+		"$tag: each failed allocation of the bind ($steps) ends in an error or a working bind, nothing left" \
+		"${bad[@]}"
+	ktap_diag "$tag: $steps steps, up to $end: $failed binds failed, $bound bound despite the fault"
+	ktap_diag "$tag: step by step (e: the bind failed, b: bound): $trail"
+
+	# Bindable again, and working.
+	echo "$bdf" >"$DRVDIR/bind"
+	wait_for "[ \$(vmd_disks $bdf | wc -l) -ge $nvme ]" 30
+	ok=1
+	d=$(vmd_disks "$bdf" | head -1)
+	[ -n "$d" ] && fio_verify "$d" 1M && ok=0
+	ktap_result "$ok" "$tag: binds without a fault afterwards and does IO" "disk '$d'"
+	# The next VMD's steps count what is left in any domain: none of this one.
+	echo "$bdf" >"$DRVDIR/unbind"
+done <"$MANIFEST"
+echo Y >"$FS/ignore-gfp-wait"
+dmesg -n 7
+
+rmmod "$DRV"
+ktap_done
