@@ -86,7 +86,7 @@ def main():
         name = f"soak: faults ({drv})"
         faults.append((0, drv, name))
         r.boot(name, [vmtest.Part(name, "faults.sh", [drv])],
-               machine=machines.FAULTS, timeout=1800)
+               machine=machines.FAULTS, timeout=3600)
     r.run_boots(a.jobs)
     if fuzz:
         print_fuzz_table(fuzz, r.boot_results)

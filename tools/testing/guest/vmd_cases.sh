@@ -70,6 +70,7 @@ ktap_check "all $total_nvme NVMe namespaces behind the VMDs appear" \
 	test "$(count_disks)" -eq "$total_nvme"
 
 domains=""
+h3_done=""
 while read -r name bdf id nvme bstart shadow mode client hotplug; do
 	tag="$name ($id"
 	[ "$bstart" != 0 ] && tag="$tag, bus start $bstart"
@@ -177,16 +178,21 @@ while read -r name bdf id nvme bstart shadow mode client hotplug; do
 			# core appends the bus token); vmd.c's are all VMD-MSI--1-9.
 			irqdom=$(ls /sys/kernel/debug/irq/domains/ | grep -x "VMD-MSI-$((16#$dom))-[0-9]*")
 			[ "$ok" = 0 ] && { [ -n "$irqdom" ] || ok=1; }
-			# H3: unbinding a child's driver uncounts exactly its interrupts.
-			cpci=$(disk_pci "$(echo $disks | cut -d' ' -f1)")
-			nirq=$(pci_irqs "$cpci" | wc -l)
-			before=$(sed -n 's/.* \([0-9]*\) child irqs:.*/\1/p' "$dbg/vectors" | awk '{ s += $1 } END { print s }')
-			echo "$cpci" >/sys/bus/pci/drivers/nvme/unbind
-			after=$(sed -n 's/.* \([0-9]*\) child irqs:.*/\1/p' "$dbg/vectors" | awk '{ s += $1 } END { print s }')
-			echo "$cpci" >/sys/bus/pci/drivers/nvme/bind
-			wait_for "[ \$(vmd_disks $bdf | wc -l) -eq $nvme ]" 30
-			[ "$ok" = 0 ] && { [ "$after" -eq $((before - nirq)) ] || ok=1; }
-			extra="irq domain '$irqdom'; child irqs on the vectors $before, without $cpci's $nirq: $after"
+			extra="irq domain '$irqdom'"
+			# H3: unbinding a child's driver uncounts exactly its
+			# interrupts (on the first remapping VMD: a rebind costs).
+			if [ -z "$h3_done" ]; then
+				h3_done=1
+				cpci=$(disk_pci "$(echo $disks | cut -d' ' -f1)")
+				nirq=$(pci_irqs "$cpci" | wc -l)
+				before=$(sed -n 's/.* \([0-9]*\) child irqs:.*/\1/p' "$dbg/vectors" | awk '{ s += $1 } END { print s }')
+				echo "$cpci" >/sys/bus/pci/drivers/nvme/unbind
+				after=$(sed -n 's/.* \([0-9]*\) child irqs:.*/\1/p' "$dbg/vectors" | awk '{ s += $1 } END { print s }')
+				echo "$cpci" >/sys/bus/pci/drivers/nvme/bind
+				wait_for "[ \$(vmd_disks $bdf | wc -l) -eq $nvme ]" 30
+				[ "$ok" = 0 ] && { [ "$after" -eq $((before - nirq)) ] || ok=1; }
+				extra="$extra; child irqs on the vectors $before, without $cpci's $nirq: $after"
+			fi
 		elif [ "$ok" = 0 ]; then
 			ok=$([ ! -e "$dbg/vectors" ]; echo $?)
 		fi
