@@ -84,7 +84,7 @@ def main():
     faults = []
     for drv in ("vmd_rs", "vmd"):
         name = f"soak: faults ({drv})"
-        faults.append((0, drv, name))
+        faults.append(("faults", drv, name))
         r.boot(name, [vmtest.Part(name, "faults.sh", [drv])],
                machine=machines.FAULTS, timeout=3600)
     r.run_boots(a.jobs)
