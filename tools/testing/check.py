@@ -203,11 +203,6 @@ def main():
             P("matrix", "matrix_runtime.sh", ["vmd_rs"]),
             P("matrix", "matrix_runtime.sh", ["vmd"]),
         ], machine=machines.RUNTIME, timeout=900)
-        # Allocations of a bind fail in turn, up to the PCI core's root bus
-        # (faults.sh): every 5th here, for time; make soak runs every one,
-        # and the C driver's (its probe error paths leak, H2).
-        r.boot("faults", [P("faults", "faults.sh", ["vmd_rs", "5"])],
-               machine=machines.FAULTS, timeout=900)
         # Seeded hostile hardware: corrupted config and MMIO reads, fixed
         # seeds (make soak runs 50 per driver).
         for seed in machines.FUZZ_SEEDS:

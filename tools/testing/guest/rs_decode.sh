@@ -18,6 +18,7 @@ domain_dump() {
 	local d vendor device class start end flags
 	for d in /sys/bus/pci/devices/"$1":*; do
 		[ -e "$d" ] || continue
+		vendor= device= class=
 		read -r vendor <"$d/vendor"
 		read -r device <"$d/device"
 		read -r class <"$d/class"

@@ -54,6 +54,7 @@ count_class() {
 	local d class n=0
 	for d in /sys/bus/pci/devices/"$1"*; do
 		[ -e "$d/class" ] || continue
+		class=
 		read -r class <"$d/class"
 		[ "${class:0:6}" = "$2" ] && n=$((n + 1))
 	done
