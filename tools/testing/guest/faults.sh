@@ -6,19 +6,19 @@
 # N = 1, 2, ... up to the PCI core's root bus.  The bind runs in this
 # shell's task: sysfs bind probes synchronously, in the writer's task, for a
 # device without a NUMA node.  Each step must end in a failed bind that
-# leaves nothing behind (the VMD unbound, no child domain) or in a bind that
-# works and unbinds; afterwards the VMD binds without a fault and does IO.
+# leaves nothing behind (leftovers() below) or in a bind that works and
+# unbinds; afterwards the VMD binds without a fault and does IO.
 # WARNs, oopses and leaks are vmtest's checks over the boot (a boot per
 # driver, so that a complaint is that driver's).
 #
 # The steps stop at the first failure injected inside pci_create_root_bus():
 # from there on the allocations are the PCI core's, whose error paths are
 # not failure-safe in 7.3 (a failed device_register() of the root bus puts
-# the host bridge twice, a failed device_add() in pci_device_add() WARNs and
+# the host bridge once too often, a failed device_add() in pci_device_add() WARNs and
 # the scan goes on to a NULL dereference), whichever driver called it.
 # Usage: faults.sh <vmd|vmd_rs> <manifest> [stride]
-# With a stride S, only steps 1, 1 + S, 1 + 2S, ... run (make check's
-# sample; make soak runs every step).
+# With a stride S, only steps 1, 1 + S, 1 + 2S, ... run (a quick sample;
+# make soak runs every step).
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/vmd_lib.sh"
 DRV=$1
@@ -61,9 +61,10 @@ dmesg -n 1
 # VMD domain, the VMD's MSI-X vectors, the device enabled, a VMD irq domain
 # or vmd_rs's debugfs directory.  Prints what is left.
 leftovers() {
-	local bdf=$1 f enable
+	local bdf=$1 f enable ndev
 	[ -e "/sys/bus/pci/devices/$bdf/driver" ] && echo "bound"
-	[ "$(domain_devices)" -eq 0 ] || echo "$(domain_devices) devices in VMD domains"
+	ndev=$(domain_devices)
+	[ "$ndev" -eq 0 ] || echo "$ndev devices in VMD domains"
 	[ -d "/sys/bus/pci/devices/$bdf/msi_irqs" ] && echo "MSI-X vectors"
 	read -r enable <"/sys/bus/pci/devices/$bdf/enable"
 	[ "$enable" = 0 ] || echo "enable count $enable"
