@@ -137,7 +137,8 @@ foreign_apt_cache() {
 		-o Dir::Cache="$dir/cache" "$@"
 }
 
-# The kernel flavour: "debug" (the test kernel) or "bench" (no debug options).
+# The kernel flavour: "debug" (the test kernel), "bench" (no debug options)
+# or "kasan" (debug plus KASAN); each but debug has kernel/<flavour>.config.
 kernel_inputs() {
 	local flavour=$1
 	{
@@ -149,8 +150,8 @@ kernel_inputs() {
 		# Contents only: the key must not depend on where the clone is.
 		cat "$ROOT/tools/testing/kernel/lean.config" "$ROOT/.config.fragment" \
 			"$ROOT/tools/testing/kernel/build.sh"
-		if [ "$flavour" = bench ]; then
-			cat "$ROOT/tools/testing/kernel/bench.config"
+		if [ -f "$ROOT/tools/testing/kernel/$flavour.config" ]; then
+			cat "$ROOT/tools/testing/kernel/$flavour.config"
 		fi
 	} | sha256sum | cut -c1-16
 }
@@ -237,9 +238,10 @@ bench)
 	"$CACHE/venv/bin/python3" -c 'import matplotlib' 2>/dev/null ||
 		"$CACHE/venv/bin/pip" install -q "matplotlib>=3.7,<4"
 	;;
+kasan) packages; tools; qemu; kernel debug; kernel kasan ;;
 print-kdir) print_kdir "${2:-debug}" ;;
 *)
-	echo "usage: $0 [all|packages|tools|kernel [debug|bench]|bench|print-kdir]" >&2
+	echo "usage: $0 [all|packages|tools|kernel [debug|bench|kasan]|bench|kasan|print-kdir]" >&2
 	exit 2
 	;;
 esac

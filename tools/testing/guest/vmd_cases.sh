@@ -231,6 +231,8 @@ fi
 # Hotplug on the VMD with a hotplug port.
 read -r hname hbdf _ <<<"$(awk '$9 == 1' "$MANIFEST" | head -1)"
 if [ -n "$hname" ]; then
+	# The host lets lockdep end the boot off only if it was on until here.
+	debug_locks >"$OUT/debug_locks.$PART.hotadd"
 	before_list=$(vmd_disks "$hbdf" | sort)
 	before=$(vmd_disks "$hbdf" | wc -l)
 	host_monitor "device_add nvme,id=${hname}hpn,bus=${hname}hp,drive=${hname}hpd,serial=${hname}hp" >/dev/null

@@ -11,6 +11,16 @@ vmd_domain() {
 	echo "${l%%:*}"
 }
 
+# Whether lockdep is still checking (1) or turned itself off after a
+# report (0): /proc/lockdep_stats' debug_locks.
+debug_locks() {
+	local k v
+	while read -r k v; do
+		[ "$k" = "debug_locks:" ] && { echo "$v"; return 0; }
+	done </proc/lockdep_stats
+	echo "none"
+}
+
 # Block devices (nvmeXnY) of NVMe controllers behind the VMD at $1.
 vmd_disks() {
 	local p

@@ -17,6 +17,7 @@ export REPO=${REPO:-$(pwd)}
 # The module as it was when the run started (the host may rebuild it).
 export KO=$OUT/vmd_rs.ko
 [ -e "$KO" ] || KO=$REPO/vmd_rs.ko
+. "$(dirname "$0")/vmd_lib.sh"
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 # Boot-time kmemleak reports are not ours: start from a clean slate.
@@ -55,13 +56,22 @@ for i in "${!parts[@]}"; do
 	eval "bash ${parts[$i]}" </dev/null 2>&1 | tee "$OUT/ktap.$i"
 	r=${PIPESTATUS[0]}
 	[ "$r" -eq 0 ] || rc=$r
+	# Lockdep must still be checking after each part (vmtest.py).
+	debug_locks >"$OUT/debug_locks.$i"
 done
 
+# A clean scan counts only from a kmemleak that is on (vmtest.py): it turns
+# itself off on an internal error, and the file then refuses the scan.
 if [ -w /sys/kernel/debug/kmemleak ]; then
 	# kmemleak reports only objects older than 5 s.
 	sleep 6
-	echo scan >/sys/kernel/debug/kmemleak
-	cat /sys/kernel/debug/kmemleak >"$OUT/kmemleak"
+	if echo scan >/sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak >"$OUT/kmemleak"; then
+		echo on >"$OUT/kmemleak.state"
+	else
+		echo "the scan failed" >"$OUT/kmemleak.state"
+	fi
+else
+	echo "no /sys/kernel/debug/kmemleak" >"$OUT/kmemleak.state"
 fi
 dmesg >>"$OUT/dmesg"
 echo "$rc" >"$OUT/rc"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Configures and builds one flavour of the test kernel out of tree.
-# Usage: build.sh <source dir> <build dir> <debug|bench> <debian version>
+# Usage: build.sh <source dir> <build dir> <debug|bench|kasan> <debian version>
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -20,8 +20,9 @@ start=$(date +%s)
 # lean.config goes in again here: virtme-ng appends its own options (debug
 # info among them) after a custom file.
 fragments=("$ROOT/tools/testing/kernel/lean.config" "$ROOT/.config.fragment")
-if [ "$FLAVOUR" = bench ]; then
-	fragments+=("$ROOT/tools/testing/kernel/bench.config")
+# A flavour other than debug: the debug kernel with its own fragment on top.
+if [ -f "$ROOT/tools/testing/kernel/$FLAVOUR.config" ]; then
+	fragments+=("$ROOT/tools/testing/kernel/$FLAVOUR.config")
 fi
 
 # Base: what `vng --kconfig` gives (x86_64_defconfig plus virtme-ng's
