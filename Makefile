@@ -15,7 +15,7 @@ export PATH := $(CACHE)/tools/bin:$(CACHE)/venv/bin:$(HOME)/.cargo/bin:$(PATH)
 
 RUST_SOURCES = $(shell find drivers rust -name '*.rs' -not -name '*generated*')
 
-.PHONY: all modules clippy rustfmt rustfmtcheck clean provision run check soak bench
+.PHONY: all modules clippy rustfmt rustfmtcheck clean provision run check soak kasan bench
 
 all: modules
 
@@ -49,6 +49,11 @@ check: provision
 # The long runs (not part of check): see tools/testing/soak.py.
 soak: provision
 	python3 tools/testing/soak.py
+
+# make check's riskiest cases on the kasan kernel (see tools/testing/kasan.py).
+kasan:
+	$(PROVISION) kasan
+	python3 tools/testing/kasan.py
 
 # vmd_rs against the C driver and against no VMD (see tools/testing/bench.py).
 bench: provision

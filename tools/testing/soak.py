@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """`make soak`: the long runs that do not fit in make check's time: many
-load/IO/unload cycles of each driver, and the seeded hostile hardware of
-fuzz.sh over many seeds, every allocation of a bind failed in turn
-(faults.sh), with tables of what each driver's boots ended in.  Prints one
+load/IO/unload cycles of each driver, many unbinds under IO (teardown.sh),
+the seeded hostile hardware of fuzz.sh over many seeds, and every
+allocation of a bind failed in turn (faults.sh), with tables of what each
+driver's boots ended in.  Prints one
 line per test and, last, `N passed, N failed`; exits non-zero on any
 failure.
 
-Usage: soak.py [-k SUBSTRING] [-j JOBS] [--cycles N] [--seeds N]
+Usage: soak.py [-k SUBSTRING] [-j JOBS] [--cycles N] [--teardown N] [--seeds N]
 """
 
 import argparse
@@ -55,6 +56,8 @@ def main():
     ap.add_argument("-j", dest="jobs", type=int, default=2, help="VMs at a time")
     ap.add_argument("--cycles", type=int, default=200,
                     help="insmod/fio/rmmod cycles per driver (default 200)")
+    ap.add_argument("--teardown", type=int, default=20,
+                    help="unbinds under IO per VMD and driver (default 20)")
     ap.add_argument("--seeds", type=int, default=50,
                     help="fuzz seeds per driver (default 50: seeds 1 to 50)")
     a = ap.parse_args()
@@ -70,6 +73,10 @@ def main():
     for drv, label in (("vmd_rs", "vmd_rs"), ("vmd", "C driver")):
         r.vm(f"soak: {label} {a.cycles} cycles", "cycles.sh", args=[drv, str(a.cycles)],
              machine=machines.PAIR, timeout=timeout)
+    for drv, label in (("vmd_rs", "vmd_rs"), ("vmd", "C driver")):
+        r.boot(f"soak: teardown ({label})", [
+            vmtest.Part("soak: teardown", "teardown.sh", [drv, str(a.teardown)])],
+            machine=machines.PAIR, timeout=600 + a.teardown * 120)
     # Seeded hostile hardware, a boot per seed and driver, so that a
     # complaint is the driver's whose boot it is.
     fuzz = []

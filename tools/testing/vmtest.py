@@ -86,7 +86,12 @@ KNOWN_UPSTREAM = [
      re.compile(r"pciehp_configure_device.*\n(?:.*\n){0,3}.*pci_rescan_remove_lock"
                 r"|pci_rescan_remove_lock.*\n(?:.*\n){0,12}.*reset_lock", re.M),
      "pciehp hot-add in 7.3: pci_rescan_remove_lock vs ctrl->reset_lock "
-     "(seen on plain q35 root ports too)"),
+     "(upstream_pciehp.sh shows it on a plain q35 root port)"),
+    (re.compile(r"BUG: KASAN: wild-memory-access in do_raw_spin_lock"),
+     re.compile(r"handle_edge_irq.*\n(?:.*\n){0,30}.*identify_cpu"),
+     "x86 7.3, KASAN with 5-level paging: an interrupt while identify_cpu() "
+     "has boot_cpu_data's capabilities cleared, LA57 with them (kasan.py "
+     "shows it with no VMD; its other boots run with no5lvl)"),
 ]
 
 
@@ -182,15 +187,16 @@ def plan_check(text):
     return None if got == want else f"KTAP plan of {want}, {got} results"
 
 
-def lockdep_check(read, nparts, known, may_end_off):
+def lockdep_check(read, nparts, known, may_end_off, off_by_known=False):
     """None if lockdep was still checking after every part (the guest's
     debug_locks.<i>), else what is wrong.  The last part may end with it
     off only where `may_end_off` (a boot whose last case is the known
     pciehp hot-add), with a known report and lockdep on before the hot-add
-    (debug_locks.<i>.hotadd)."""
+    (debug_locks.<i>.hotadd).  With `off_by_known` (a boot that exists to
+    reproduce a known report), any known report may have turned it off."""
     for i in range(nparts):
         v = read(f"debug_locks.{i}").strip() or "no record (the guest did not get there)"
-        if v == "1":
+        if v == "1" or (v == "0" and off_by_known and known):
             continue
         if i == nparts - 1 and may_end_off and known and \
                 read(f"debug_locks.{i}.hotadd").strip() == "1":
@@ -335,7 +341,8 @@ def run(script, args=(), name=None, msi_remap="auto", **kw):
 
 def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
               memory="1G", cpus=2, flavour="debug", log=None, machine=None,
-              keep=False, post_mortem=False, ko=None, tcg="single", sleep=False):
+              keep=False, post_mortem=False, ko=None, tcg="single", sleep=False,
+              lockdep_off_by_known=False):
     """Boots the VM once and runs each Part's script in turn; returns a
     Result whose tests are named `label: <test>`.
 
@@ -348,7 +355,8 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
     With `sleep`, the guest's virtio devices (file systems, console) survive
     system sleep (see qemu/sleep_safe_virtio.py).  With `post_mortem`, QEMU
     logs CPU resets (a triple fault's registers) and a timed-out guest's
-    registers and stacks go to the log."""
+    registers and stacks go to the log.  `lockdep_off_by_known`: see
+    lockdep_check."""
     res = Result(name=name, parts=True)
     outdir = tempfile.mkdtemp(prefix="vmd-rs-vm-", dir=os.environ.get("TMPDIR", "/tmp"))
     res.outdir = outdir
@@ -463,7 +471,8 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
             tests += parse_ktap(read(f"ktap.{i}.after"))
         prefix = f"{part.label}: " if part.label else ""
         res.tests += [(prefix + t, ok, diag) for t, ok, diag in tests]
-        bad_plan = plan_check(text if text or len(parts) > 1 else res.output)
+        # A part that printed nothing has failed above already.
+        bad_plan = plan_check(text or res.output) if text or len(parts) == 1 else None
         if bad_plan:
             res.tests.append((f"{prefix}{os.path.basename(part.script)} ran its whole plan",
                               False, [bad_plan]))
@@ -473,7 +482,7 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
     res.complaints = sorted(set(find_complaints(
         kernel_log, res.known, nvme_errors=getattr(machine, "nvme_errors", False))))
     bad_lockdep = lockdep_check(read, len(parts), res.known,
-                                getattr(machine, "hotplug_last", False))
+                                getattr(machine, "hotplug_last", False), lockdep_off_by_known)
     res.boot_checks.append(("lockdep live at the end of every part (debug_locks = 1)",
                             not bad_lockdep, [bad_lockdep] if bad_lockdep else []))
     state = read("kmemleak.state").strip() or "no record (the guest did not get there)"

@@ -1,0 +1,134 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Teardown under load: a VMD unbound through sysfs, N times, while fio
+# randrw runs on every namespace behind it; then bound again and verified;
+# then the driver unloaded while IO runs on every VMD.  fio must end (with
+# errors: its disks went away) within 30 s of the unbind, the unbind must
+# return, and the boot must end with no kernel complaint (vmtest's checks).
+# Results are named `<case> (<driver>)` (check.py labels them teardown:).
+# Usage: teardown.sh <vmd|vmd_rs> <manifest> [N]
+. "$(dirname "$0")/ktap.sh"
+. "$(dirname "$0")/vmd_lib.sh"
+DRV=$1
+MANIFEST=$2
+N=${3:-20}
+nvmds=$(wc -l <"$MANIFEST")
+total=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
+
+load() {
+	if [ "$DRV" = vmd_rs ]; then insmod "$KO"; else modprobe vmd; fi
+}
+
+# fio randrw on each of the disks $@ in the background, long enough to
+# outlast any unbind; FIO_PIDS are the jobs.
+fio_start() {
+	local d
+	FIO_PIDS=
+	for d in "$@"; do
+		fio --name=load --filename="/dev/$d" --rw=randrw --bs=4k --size=64M \
+			--ioengine=libaio --direct=1 --iodepth=16 --time_based --runtime=120 \
+			--output-format=terse </dev/null >/dev/null 2>&1 &
+		FIO_PIDS="$FIO_PIDS $!"
+	done
+}
+
+# Reads plus writes completed on disk $1 (/proc/diskstats).
+disk_ios() {
+	local maj min dev rd rest
+	while read -r maj min dev rd _ _ _ wr rest; do
+		[ "$dev" = "$1" ] && { echo $((rd + wr)); return 0; }
+	done </proc/diskstats
+	echo 0
+}
+
+# Waits up to 60 s until each of the disks $@ has completed 100 IOs more:
+# fio takes seconds to start under TCG, and an unbind before its first IO
+# tests open racing removal, not teardown under load.
+io_running() {
+	local d base
+	for d in "$@"; do
+		base=$(disk_ios "$d")
+		wait_for "[ \$(disk_ios $d) -gt $((base + 100)) ]" 60 || return 1
+	done
+}
+
+# Waits up to $1 s for the fio jobs to end.  Returns 1 if one is still
+# running (then kills them) and sets FIO_OK to how many ended without error.
+fio_end() {
+	local p left
+	FIO_OK=0
+	wait_for "left=0; for p in \$FIO_PIDS; do kill -0 \$p 2>/dev/null && left=1; done; [ \$left = 0 ]" "$1"
+	left=$?
+	for p in $FIO_PIDS; do
+		if [ "$left" -ne 0 ]; then kill -9 "$p" 2>/dev/null; fi
+		wait "$p" && FIO_OK=$((FIO_OK + 1))
+	done
+	return "$left"
+}
+
+ktap_header "$((nvmds * 2 + 2))"
+load
+wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $total ]" 60
+while read -r name bdf id nvme _ _ mode _; do
+	what="$N x unbind under fio randrw, $name ($id, $mode)"
+	rc=0
+	worst=0
+	for i in $(seq "$N"); do
+		disks=$(vmd_disks "$bdf" | xargs)
+		if [ "$(echo "$disks" | wc -w)" -ne "$nvme" ]; then
+			ktap_diag "round $i: disks before the unbind: '$disks'"
+			rc=1
+			break
+		fi
+		# shellcheck disable=SC2086
+		fio_start $disks
+		# shellcheck disable=SC2086
+		io_running $disks || { ktap_diag "round $i: no IO on $disks"; rc=1; fio_end 0; break; }
+		start=$(date +%s)
+		echo "$bdf" >"/sys/bus/pci/drivers/$DRV/unbind"
+		fio_end 30
+		ended=$?
+		took=$(($(date +%s) - start))
+		[ "$took" -gt "$worst" ] && worst=$took
+		if [ "$ended" -ne 0 ] || [ "$FIO_OK" -ne 0 ] || [ -n "$(vmd_domain "$bdf")" ]; then
+			ktap_diag "round $i: fio ended: $([ "$ended" = 0 ] && echo yes || echo no)," \
+				"$FIO_OK of $nvme without error, domain '$(vmd_domain "$bdf")' left"
+			rc=1
+			break
+		fi
+		echo "$bdf" >"/sys/bus/pci/drivers/$DRV/bind"
+		if ! wait_for "[ \$(vmd_disks $bdf | wc -l) -eq $nvme ]" 60; then
+			ktap_diag "round $i: $(vmd_disks "$bdf" | wc -l) of $nvme namespaces after bind"
+			rc=1
+			break
+		fi
+	done
+	ktap_result "$rc" "$what ($DRV)" "unbind to the end of fio: at most $worst s"
+	rc=0
+	for d in $(vmd_disks "$bdf"); do fio_verify "$d" 8M || rc=1; done
+	[ -n "$(vmd_disks "$bdf")" ] || rc=1
+	ktap_result "$rc" "$name: fio verify after the rebinds ($DRV)"
+done <"$MANIFEST"
+
+# rmmod while IO runs on every VMD.
+# shellcheck disable=SC2046
+fio_start $(ls /sys/block | grep nvme)
+# shellcheck disable=SC2046
+io_running $(ls /sys/block | grep nvme) || ktap_diag "no IO on every disk before rmmod"
+start=$(date +%s)
+timeout 120 rmmod "$DRV"
+r=$?
+fio_end 30
+ended=$?
+ktap_result "$([ "$r" = 0 ] && [ "$ended" = 0 ] && [ "$(ls /sys/block | grep -c nvme)" = 0 ]; echo $?)" \
+	"rmmod under fio randrw on every VMD ($DRV)" \
+	"rmmod rc $r after $(($(date +%s) - start)) s, fio ended: $ended, $FIO_OK without error"
+load
+wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $total ]" 60
+rc=0
+for d in $(ls /sys/block | grep nvme); do fio_verify "$d" 8M || rc=1; done
+ktap_result "$([ "$rc" = 0 ] && [ "$(ls /sys/block | grep -c nvme)" -eq "$total" ]; echo $?)" \
+	"load again after rmmod under IO: every namespace back and verified ($DRV)"
+rmmod "$DRV"
+ktap_done
