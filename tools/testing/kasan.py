@@ -65,7 +65,7 @@ def main():
         r.vm(name, "early_kasan.sh", timeout=900, flavour="kasan", lockdep_off_by_known=True)
     # The rest with 4-level paging, where that window does not exist, so
     # that lockdep stays on for the whole boot.
-    kw = {"flavour": "kasan", "ko": ko, "append": "no5lvl"}
+    kw = {"flavour": "kasan", "ko": ko, "append": "no5lvl", "slub_debug": True}
     r.boot("kasan: hostile", [
         P("kasan: matrix", "matrix.sh", ["vmd_rs"]),
         P("kasan: matrix", "matrix.sh", ["vmd"]),

@@ -68,15 +68,15 @@ def main():
         print(f"{r.passed} passed, {r.failed} failed")
         return 1
     # A 28C0 in bypass and a 201D remapping: both MSI paths, every cycle.
-    # About 9 s a cycle under TCG.
-    timeout = 300 + a.cycles * 20
+    # About 9 s a cycle under TCG, twice that with slub_debug.
+    timeout = 600 + a.cycles * 40
     for drv, label in (("vmd_rs", "vmd_rs"), ("vmd", "C driver")):
         r.vm(f"soak: {label} {a.cycles} cycles", "cycles.sh", args=[drv, str(a.cycles)],
-             machine=machines.PAIR, timeout=timeout)
+             machine=machines.PAIR, timeout=timeout, slub_debug=True)
     for drv, label in (("vmd_rs", "vmd_rs"), ("vmd", "C driver")):
         r.boot(f"soak: teardown ({label})", [
             vmtest.Part("soak: teardown", "teardown.sh", [drv, str(a.teardown)])],
-            machine=machines.PAIR, timeout=600 + a.teardown * 120)
+            machine=machines.PAIR, timeout=600 + a.teardown * 120, slub_debug=True)
     # Seeded hostile hardware, a boot per seed and driver, so that a
     # complaint is the driver's whose boot it is.
     fuzz = []

@@ -137,6 +137,10 @@ class Result:
         )
 
 
+# The flavours with lockdep, kmemleak and slub_debug on (not bench's).
+DEBUG_FLAVOURS = {"debug", "kasan"}
+
+
 def kdir(flavour="debug"):
     path = os.path.join(CACHE, "kernel", flavour)
     if not os.path.exists(os.path.join(path, ".vmd-rs-built")):
@@ -342,7 +346,7 @@ def run(script, args=(), name=None, msi_remap="auto", **kw):
 def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
               memory="1G", cpus=2, flavour="debug", log=None, machine=None,
               keep=False, post_mortem=False, ko=None, tcg="single", sleep=False,
-              lockdep_off_by_known=False):
+              lockdep_off_by_known=False, slub_debug=False):
     """Boots the VM once and runs each Part's script in turn; returns a
     Result whose tests are named `label: <test>`.
 
@@ -356,7 +360,12 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
     system sleep (see qemu/sleep_safe_virtio.py).  With `post_mortem`, QEMU
     logs CPU resets (a triple fault's registers) and a timed-out guest's
     registers and stacks go to the log.  `lockdep_off_by_known`: see
-    lockdep_check."""
+    lockdep_check.  With `slub_debug`, every slab object has red zones,
+    poisoning, sanity checks and its owner's stack (slub_debug=FZPU), so
+    that a write past an allocation or after a free shows; under TCG that
+    more than doubles the time to the test script (81 s to 191 s, with
+    another VM running), so make check boots without it and make soak and
+    make kasan with it."""
     res = Result(name=name, parts=True)
     outdir = tempfile.mkdtemp(prefix="vmd-rs-vm-", dir=os.environ.get("TMPDIR", "/tmp"))
     res.outdir = outdir
@@ -410,9 +419,9 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
         # cost ~110 s of every boot under TCG.
         "--rodir", "/lib/udev/rules.d=" + os.path.join(HERE, "guest", "udev"),
         "--verbose", "--user", "root",
-        # slub_debug: red zones, poisoning and sanity checks of every slab
-        # object, so that a write past an allocation or after a free shows.
-        "--append", ("modprobe.blacklist=vmd slub_debug=FZPU " + append).strip(),
+        "--append", " ".join(filter(None, [
+            "modprobe.blacklist=vmd",
+            "slub_debug=FZPU" if slub_debug else "", append])),
         "--exec", guest_cmd,
     ]
     env = dict(os.environ)
@@ -481,13 +490,14 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
     kernel_log = res.output + "\n" + read("dmesg") + "\n" + read("kmemleak")
     res.complaints = sorted(set(find_complaints(
         kernel_log, res.known, nvme_errors=getattr(machine, "nvme_errors", False))))
-    bad_lockdep = lockdep_check(read, len(parts), res.known,
-                                getattr(machine, "hotplug_last", False), lockdep_off_by_known)
-    res.boot_checks.append(("lockdep live at the end of every part (debug_locks = 1)",
-                            not bad_lockdep, [bad_lockdep] if bad_lockdep else []))
-    state = read("kmemleak.state").strip() or "no record (the guest did not get there)"
-    res.boot_checks.append(("kmemleak on for the final scan", state == "on",
-                            [f"kmemleak: {state}"]))
+    if flavour in DEBUG_FLAVOURS:
+        bad_lockdep = lockdep_check(read, len(parts), res.known,
+                                    getattr(machine, "hotplug_last", False), lockdep_off_by_known)
+        res.boot_checks.append(("lockdep live at the end of every part (debug_locks = 1)",
+                                not bad_lockdep, [bad_lockdep] if bad_lockdep else []))
+        state = read("kmemleak.state").strip() or "no record (the guest did not get there)"
+        res.boot_checks.append(("kmemleak on for the final scan", state == "on",
+                                [f"kmemleak: {state}"]))
     res.ktap = ktap
     if log:
         with open(log, "w") as fh:
