@@ -30,11 +30,13 @@ def build_module(r):
     tree's own build is the debug kernel's.  Returns its path or None."""
     out = os.path.join(vmtest.CACHE, "kasan-module")
     os.makedirs(out, exist_ok=True)
+    # Sources only: the tree's objects were built for the debug kernel.
+    products = shutil.ignore_patterns("*.o", ".*.cmd", "*.ko", "*.mod", "*.mod.c")
     for f in ("Kbuild", "drivers", "rust"):
         src, dst = os.path.join(ROOT, f), os.path.join(out, f)
         if os.path.isdir(src):
             shutil.rmtree(dst, ignore_errors=True)
-            shutil.copytree(src, dst)
+            shutil.copytree(src, dst, ignore=products)
         else:
             shutil.copy(src, dst)
     ok = r.command("build: vmd_rs.ko compiles against the kasan kernel",
