@@ -13,7 +13,6 @@ Usage: kasan.py [-k SUBSTRING] [-j JOBS] [--plain N]
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
 

@@ -517,18 +517,13 @@ def report(res, stream=sys.stdout):
     """Prints a run's results as KTAP; returns (passed, failed)."""
     passed = failed = 0
     prefix = "" if res.parts else f"{res.name}: "
-    for tname, ok, diag in res.tests:
+    named = [(prefix + t, ok, diag) for t, ok, diag in res.tests] + \
+        [(f"{res.name}: {c}", ok, diag) for c, ok, diag in res.boot_checks]
+    for tname, ok, diag in named:
         if not ok:
             for d in diag:
                 print(f"    # {d}", file=stream)
-        print(f"    {'ok' if ok else 'not ok'} - {prefix}{tname}", file=stream)
-        passed += ok
-        failed += not ok
-    for cname, ok, diag in res.boot_checks:
-        if not ok:
-            for d in diag:
-                print(f"    # {d}", file=stream)
-        print(f"    {'ok' if ok else 'not ok'} - {res.name}: {cname}", file=stream)
+        print(f"    {'ok' if ok else 'not ok'} - {tname}", file=stream)
         passed += ok
         failed += not ok
     clean = not res.complaints and not res.timed_out and res.rc == 0 and res.tests
