@@ -15,12 +15,16 @@ export PATH := $(CACHE)/tools/bin:$(CACHE)/venv/bin:$(HOME)/.cargo/bin:$(PATH)
 
 RUST_SOURCES = $(shell find drivers rust -name '*.rs' -not -name '*generated*')
 
-.PHONY: all modules clippy rustfmt rustfmtcheck clean provision run check soak kasan bench
+.PHONY: all modules kmemleak-plant clippy rustfmt rustfmtcheck clean provision run check soak kasan bench
 
 all: modules
 
 modules:
 	$(MAKE) -C $(KDIR) LLVM=$(LLVM_SUFFIX) M=$(CURDIR) modules
+
+# A module that leaks on purpose (guest/kmemleak_plant.sh).
+kmemleak-plant:
+	$(MAKE) -C $(KDIR) LLVM=$(LLVM_SUFFIX) M=$(CURDIR)/tools/testing/kmemleak modules
 
 # Builds with clippy as the compiler: every lint is an error (CONFIG_WERROR).
 clippy:
@@ -35,6 +39,7 @@ rustfmtcheck:
 
 clean:
 	$(MAKE) -C $(KDIR) LLVM=$(LLVM_SUFFIX) M=$(CURDIR) clean
+	$(MAKE) -C $(KDIR) LLVM=$(LLVM_SUFFIX) M=$(CURDIR)/tools/testing/kmemleak clean
 
 provision:
 	$(PROVISION) all

@@ -675,9 +675,13 @@ impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<T, R> {
         let bus = self.bus;
         // SAFETY: `pdev` is valid (we hold a reference); `bus`, if set, is the
         // root bus created on `raw`: its devices are stopped and removed
-        // before the accessors and resources go away.
+        // before the accessors and resources go away.  The host bridge holds
+        // the reference `pci_create_root_bus()` returned it with (that of
+        // `pci_alloc_host_bridge()`), so it outlives the bus and is valid for
+        // the `put_device()` that drops that reference.
         unsafe {
             if !bus.is_null() {
+                let host_bridge = (*bus).bridge;
                 // Unbinding drivers (pciehp's IRQ thread) may need the rescan
                 // lock: take it only once they are gone, for the removal.
                 bindings::pci_stop_root_bus(bus);
@@ -688,6 +692,12 @@ impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<T, R> {
                 bindings::pci_lock_rescan_remove();
                 bindings::pci_remove_root_bus(bus);
                 bindings::pci_unlock_rescan_remove();
+                // 7.3's `pci_remove_root_bus()` only `device_del()`s the host
+                // bridge (`pci_host_probe()`'s devm-allocated bridges are put
+                // by devres): whoever called `pci_create_root_bus()` owns the
+                // last reference, and without this put the bridge and its
+                // windows leak on every removal (kmemleak; vmd.c leaks them).
+                bindings::put_device(host_bridge);
                 for bar in self.bars {
                     (*pdev).resource[bar].child = ptr::null_mut();
                 }

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Seeded hostile hardware: the VMDs corrupt a fraction of config and MMIO
-# reads (the emulated VMD's fuzz-seed/fuzz-rate), reproducibly from the
-# seed.  One driver loads, binds what it can, does IO where it bound and
+# reads (the emulated VMD's fuzz-seed/fuzz-rate), reproducibly from their
+# seeds (a VMD's name in the manifest says which: seed<N>r, seed<N>b).
+# One driver loads, binds what it can, does IO where it bound and
 # unloads.  Whatever the corruption, the driver must unload within its time
 # and leave no domain behind; the boot must end with no kernel complaint
 # and kmemleak clean (vmtest's checks).  What the driver bound and what the
@@ -24,7 +25,7 @@ fi
 ktap_result $? "$DRV loads within 120 s"
 total=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
 wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $total ]" 30
-for b in $bdfs; do
+while read -r name b rest; do
 	drv=$(basename "$(readlink "/sys/bus/pci/devices/$b/driver")" 2>/dev/null)
 	disks=$(vmd_disks "$b" | xargs)
 	io=""
@@ -33,8 +34,8 @@ for b in $bdfs; do
 			--ioengine=libaio --direct=1 --iodepth=4 --output-format=terse >/dev/null 2>&1
 		io="$io $d:rc=$?"
 	done
-	ktap_diag "$b: driver '${drv:-none}', disks: ${disks:-none}, IO:${io:- none}"
-done
+	ktap_diag "$name $b: driver '${drv:-none}', disks: ${disks:-none}, IO:${io:- none}"
+done <"$MANIFEST"
 start=$(date +%s)
 timeout 120 rmmod "$DRV"
 ktap_result $? "$DRV unloads within 120 s" "after $(($(date +%s) - start)) s"

@@ -73,7 +73,7 @@ wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $total ]" 60
 while read -r name bdf id nvme _ _ mode _; do
 	what="$N x unbind under fio randrw, $name ($id, $mode)"
 	rc=0
-	worst=0
+	worst=0 worst_io=0 worst_bind=0
 	for i in $(seq "$N"); do
 		disks=$(vmd_disks "$bdf" | xargs)
 		if [ "$(echo "$disks" | wc -w)" -ne "$nvme" ]; then
@@ -82,10 +82,12 @@ while read -r name bdf id nvme _ _ mode _; do
 			break
 		fi
 		# shellcheck disable=SC2086
+		t0=$(date +%s)
 		fio_start $disks
 		# shellcheck disable=SC2086
 		io_running $disks || { ktap_diag "round $i: no IO on $disks"; rc=1; fio_end 0; break; }
 		start=$(date +%s)
+		[ $((start - t0)) -gt "$worst_io" ] && worst_io=$((start - t0))
 		echo "$bdf" >"/sys/bus/pci/drivers/$DRV/unbind"
 		fio_end 30
 		ended=$?
@@ -97,14 +99,17 @@ while read -r name bdf id nvme _ _ mode _; do
 			rc=1
 			break
 		fi
+		t0=$(date +%s)
 		echo "$bdf" >"/sys/bus/pci/drivers/$DRV/bind"
 		if ! wait_for "[ \$(vmd_disks $bdf | wc -l) -eq $nvme ]" 60; then
 			ktap_diag "round $i: $(vmd_disks "$bdf" | wc -l) of $nvme namespaces after bind"
 			rc=1
 			break
 		fi
+		[ $(($(date +%s) - t0)) -gt "$worst_bind" ] && worst_bind=$(($(date +%s) - t0))
 	done
 	ktap_result "$rc" "$what ($DRV)" "unbind to the end of fio: at most $worst s"
+	ktap_diag "$name: at most $worst_io s from fio's start to IO, $worst s from unbind to fio's end, $worst_bind s from bind to every namespace"
 	rc=0
 	for d in $(vmd_disks "$bdf"); do fio_verify "$d" 8M || rc=1; done
 	[ -n "$(vmd_disks "$bdf")" ] || rc=1

@@ -20,8 +20,12 @@ export KO=$OUT/vmd_rs.ko
 . "$(dirname "$0")/vmd_lib.sh"
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
-# Boot-time kmemleak reports are not ours: start from a clean slate.
-[ -w /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
+# Boot-time leaks are not the tests': reported now (kept for a reader) and
+# cleared, so that the final scan reports only what came after.
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	kmemleak_scan >"$OUT/kmemleak.boot"
+	echo clear >/sys/kernel/debug/kmemleak
+fi
 dmesg -c >"$OUT/dmesg.boot" 2>/dev/null || true
 
 # Unloads whichever VMD driver a part left loaded.
@@ -63,9 +67,7 @@ done
 # A clean scan counts only from a kmemleak that is on (vmtest.py): it turns
 # itself off on an internal error, and the file then refuses the scan.
 if [ -w /sys/kernel/debug/kmemleak ]; then
-	# kmemleak reports only objects older than 5 s.
-	sleep 6
-	if echo scan >/sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak >"$OUT/kmemleak"; then
+	if kmemleak_scan >"$OUT/kmemleak"; then
 		echo on >"$OUT/kmemleak.state"
 	else
 		echo "the scan failed" >"$OUT/kmemleak.state"
