@@ -692,11 +692,12 @@ impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<T, R> {
                 bindings::pci_lock_rescan_remove();
                 bindings::pci_remove_root_bus(bus);
                 bindings::pci_unlock_rescan_remove();
-                // 7.3's `pci_remove_root_bus()` only `device_del()`s the host
-                // bridge (`pci_host_probe()`'s devm-allocated bridges are put
-                // by devres): whoever called `pci_create_root_bus()` owns the
-                // last reference, and without this put the bridge and its
-                // windows leak on every removal (kmemleak; vmd.c leaks them).
+                // `pci_remove_root_bus()` only `device_del()`s the host bridge
+                // (since 9885440b16b8, v5.8; devres puts the devm-allocated
+                // bridges of `pci_host_probe()`): whoever called
+                // `pci_create_root_bus()` owns the last reference, and without
+                // this put the bridge and its windows leak on every removal
+                // (kmemleak; vmd.c leaks them).
                 bindings::put_device(host_bridge);
                 for bar in self.bars {
                     (*pdev).resource[bar].child = ptr::null_mut();
