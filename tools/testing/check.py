@@ -30,6 +30,12 @@ TEARDOWN_ROUNDS = 1
 # make check fails every FAULT_STRIDE-th allocation of a bind; make soak each.
 FAULT_STRIDE = 7
 
+# What vmd.c 7.3.4 was seen to do when MSIs arrive through its unbind (H1):
+# its remove frees the vectors' SRCU structures before devres frees their
+# handlers, and the next MSI's demux faults in SRCU's read side.
+H1_CRASH = re.compile(r"(?:BUG: unable to handle page fault|general protection fault)"
+                      r"(?:.*\n){1,12}?.*RIP: \S*srcu\S*(?:.*\n){1,30}?.*vmd_irq\+\S* \[vmd\]")
+
 # The 14 VMD device IDs of Linux 7.3's vmd.c: an oracle independent of the
 # driver's own table.
 VMD_IDS = ["201D", "28C0", "28C1", "467F", "4C3D", "A77F", "7D0B", "AD0B",
@@ -222,11 +228,17 @@ def main():
             P("matrix", "matrix.sh", ["vmd"]),
         ], machine=machines.HOSTILE, timeout=1200)
         # What starts while a driver is bound: an MSI flood, a bad vector,
-        # surprise removal under IO.
+        # MSIs through unbinds, surprise removal under IO.  MSIs through an
+        # unbind bring the C driver's kernel down (H1): a boot of its own.
         r.boot("runtime", [
             P("matrix", "matrix_runtime.sh", ["vmd_rs"]),
-            P("matrix", "matrix_runtime.sh", ["vmd"]),
+            P("matrix", "matrix_runtime.sh", ["vmd", "no-unbind-flood"]),
         ], machine=machines.RUNTIME, timeout=900)
+        r.boot("runtime, C driver, H1", [
+            P("matrix", "matrix_runtime.sh", ["vmd", "unbind-flood"]),
+        ], machine=machines.RUNTIME, timeout=600, crash=(
+            "matrix: MSI flood on vector 0 through an unbind: the kernel goes down "
+            "in vmd_irq on freed SRCU data, as recorded (vmd)", H1_CRASH))
         # Seeded hostile hardware: corrupted config and MMIO reads, fixed
         # seeds, two VMDs each, in one boot (make soak runs 50 per driver).
         seeds = " ".join(map(str, machines.FUZZ_SEEDS))

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * A module that leaks on purpose: one allocation, its only pointer lost
- * when init returns.  guest/kmemleak_plant.sh loads it to show that the
+ * A module that leaks on purpose: a few allocations, their only pointers
+ * lost when init returns.  guest/kmemleak_plant.sh loads it to show that the
  * scan every test boot ends with (vmd_lib.sh's kmemleak_scan) reports a
  * leak, so that "kmemleak clean" can fail.
  */
@@ -9,15 +9,42 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 
+/* Several: a stray reference can keep one of them from being reported. */
+#define KMEMLEAK_PLANT_OBJECTS 8
+
+/*
+ * kmemleak scans whole task stacks, below the stack pointer too, and a
+ * task's stack outlives it in the stack cache: a stale copy of the pointer
+ * there, or in a callee-saved register that a later function pushes, would
+ * keep the object referenced.  So the pointer lives only in this function,
+ * and the stack below it is overwritten afterwards.
+ */
+static noinline void kmemleak_plant_leak(void)
+{
+	int i;
+
+	for (i = 0; i < KMEMLEAK_PLANT_OBJECTS; i++) {
+		char *p = kmalloc(128, GFP_KERNEL);
+
+		/* Its contents name it in the report (the hex dump). */
+		if (p)
+			strscpy(p, "kmemleak_plant", 128);
+	}
+}
+
+static noinline void kmemleak_plant_scrub_stack(int depth)
+{
+	char scratch[1024];
+
+	memzero_explicit(scratch, sizeof(scratch));
+	if (depth > 0)
+		kmemleak_plant_scrub_stack(depth - 1);
+}
+
 static int __init kmemleak_plant_init(void)
 {
-	char *p = kmalloc(128, GFP_KERNEL);
-
-	if (!p)
-		return -ENOMEM;
-	strscpy(p, "kmemleak_plant", 128);
-	/* The pointer escapes only into the log: the allocation stays. */
-	pr_info("kmemleak_plant: leaked 128 bytes at %px\n", p);
+	kmemleak_plant_leak();
+	kmemleak_plant_scrub_stack(3);
 	return 0;
 }
 

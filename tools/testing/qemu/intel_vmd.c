@@ -187,6 +187,7 @@ struct IntelVMDState {
     uint8_t vmconfig_bus;
     bool membar1_unplaced;
     uint16_t cfg_ones_bus;
+    uint16_t bad_header_bus;
     bool cap_loop;
     uint64_t shadow_raw1;
     uint64_t shadow_raw2;
@@ -480,8 +481,16 @@ static uint64_t intel_vmd_cfg_read(void *opaque, hwaddr addr, unsigned size)
     if (!dev) {
         val = MAKE_64BIT_MASK(0, size * 8);
     } else {
-        val = pci_host_config_read_common(dev, addr & 0xfff,
-                                          pci_config_size(dev), size);
+        hwaddr reg = addr & 0xfff;
+
+        val = pci_host_config_read_common(dev, reg, pci_config_size(dev), size);
+        /* bad-header-bus: a header type no PCI specification defines. */
+        if (pci_dev_bus_num(dev) == s->bad_header_bus &&
+            reg <= PCI_HEADER_TYPE && PCI_HEADER_TYPE < reg + size) {
+            unsigned int shift = (PCI_HEADER_TYPE - reg) * 8;
+
+            val = (val & ~(0xffULL << shift)) | (0x7fULL << shift);
+        }
     }
     return intel_vmd_fuzz(s, "cfgbar", addr, val, size);
 }
@@ -888,9 +897,10 @@ static bool intel_vmd_check_props(IntelVMDState *s, Error **errp)
                    "host-membar2 aligned");
         return false;
     }
-    if (s->cfg_ones_bus > VMD_CFG_ONES_BUS_NONE) {
-        error_setg(errp, "cfg-ones-bus must be a bus number, or 0x%x for "
-                   "none", VMD_CFG_ONES_BUS_NONE);
+    if (s->cfg_ones_bus > VMD_CFG_ONES_BUS_NONE ||
+        s->bad_header_bus > VMD_CFG_ONES_BUS_NONE) {
+        error_setg(errp, "cfg-ones-bus and bad-header-bus must be bus "
+                   "numbers, or 0x%x for none", VMD_CFG_ONES_BUS_NONE);
         return false;
     }
     if (s->fuzz_rate > VMD_FUZZ_RATE_MAX) {
@@ -1363,6 +1373,8 @@ static const Property intel_vmd_properties[] = {
     DEFINE_PROP_BOOL("membar1-unplaced", IntelVMDState, membar1_unplaced,
                      false),
     DEFINE_PROP_UINT16("cfg-ones-bus", IntelVMDState, cfg_ones_bus,
+                       VMD_CFG_ONES_BUS_NONE),
+    DEFINE_PROP_UINT16("bad-header-bus", IntelVMDState, bad_header_bus,
                        VMD_CFG_ONES_BUS_NONE),
     DEFINE_PROP_BOOL("cap-loop", IntelVMDState, cap_loop, false),
     DEFINE_PROP_UINT64("shadow-raw1", IntelVMDState, shadow_raw1, 0),
