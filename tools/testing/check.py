@@ -246,6 +246,13 @@ def main():
             P(f"fuzz: seeds {seeds}", "fuzz.sh", ["vmd_rs"]),
             P(f"fuzz: seeds {seeds}", "fuzz.sh", ["vmd"]),
         ], machine=machines.fuzz(*machines.FUZZ_SEEDS), timeout=1200)
+        # Two CPUs at once (multi-threaded TCG): config reads on one, a
+        # remapped child's interrupts freed and allocated on the other, an
+        # MSI flood and IO, each driver; a stall gets a post-mortem.
+        r.boot("mttcg: races", [
+            P("mttcg: races", "smp_race.sh", ["vmd_rs", "60"]),
+            P("mttcg: races", "smp_race.sh", ["vmd", "60"]),
+        ], machine=machines.PAIR, timeout=900, tcg="multi", post_mortem=True)
         # Failed allocations in bind, every FAULT_STRIDE-th step (make soak
         # runs them all, a boot per driver).
         r.boot("faults", [

@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 """`make soak`: the long runs that do not fit in make check's time: many
 load/IO/unload cycles of each driver, many unbinds under IO (teardown.sh),
-the seeded hostile hardware of fuzz.sh over many seeds, and every
-allocation of a bind failed in turn (faults.sh), with tables of what each
+the seeded hostile hardware of fuzz.sh over many seeds, every
+allocation of a bind failed in turn (faults.sh), and bind cycles under
+multi-threaded TCG with and without VMDs, with tables of what each
 driver's boots ended in.  Prints one
 line per test and, last, `N passed, N failed`; exits non-zero on any
 failure.
 
 Usage: soak.py [-k SUBSTRING] [-j JOBS] [--cycles N] [--teardown N] [--seeds N]
+               [--mttcg N]
 """
 
 import argparse
@@ -60,6 +62,9 @@ def main():
                     help="unbinds under IO per VMD and driver (default 20)")
     ap.add_argument("--seeds", type=int, default=50,
                     help="fuzz seeds per driver (default 50: seeds 1 to 50)")
+    ap.add_argument("--mttcg", type=int, default=100,
+                    help="bind cycles under multi-threaded TCG, with and without "
+                         "VMDs (default 100)")
     a = ap.parse_args()
     r = check.Runner(a.pattern)
     start = time.monotonic()
@@ -77,6 +82,15 @@ def main():
         r.boot(f"soak: teardown ({label})", [
             vmtest.Part("soak: teardown", "teardown.sh", [drv, str(a.teardown)])],
             machine=machines.PAIR, timeout=600 + a.teardown * 120, slub_debug=True)
+    # Multi-threaded TCG stalls now and then (testing.rst): the same bind
+    # and IO cycles with vmd_rs on the PAIR and with no VMD at all, each
+    # with a post-mortem if it stalls, say whose the stall is.
+    r.vm(f"soak: no VMD, {a.mttcg} cycles, multi-threaded TCG", "nvme_cycles.sh",
+         args=["nvme", str(a.mttcg)], machine=machines.NO_VMD, timeout=600 + a.mttcg * 30,
+         tcg="multi", post_mortem=True)
+    r.vm(f"soak: vmd_rs {a.mttcg} cycles, multi-threaded TCG", "cycles.sh",
+         args=["vmd_rs", str(a.mttcg)], machine=machines.PAIR, timeout=600 + a.mttcg * 30,
+         tcg="multi", post_mortem=True)
     # Seeded hostile hardware, a boot per seed and driver, so that a
     # complaint is the driver's whose boot it is.
     fuzz = []

@@ -571,6 +571,7 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
             fh.write(f"$ {shlex.join(cmd)}\n{res.output}\n--- ktap ---\n{ktap}\n"
                      f"--- dmesg ---\n{read('dmesg')}\n"
                      f"--- kmemleak ---\n{read('kmemleak')}\n"
+                     f"--- kmemleak at boot (cleared, not checked) ---\n{read('kmemleak.boot')}\n"
                      f"--- times (s since boot, part, result) ---\n{read('times')}\n")
             if post_mortem:
                 fh.write(f"--- post mortem ---\n{res.post_mortem}\n"

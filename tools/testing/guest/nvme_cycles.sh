@@ -7,11 +7,12 @@
 # times.  Under multi-threaded TCG (vmtest.py --tcg multi) it tells whether
 # a stall needs a VMD: a guest that stops making progress fails its boot's
 # timeout, and the host's post-mortem says where the vCPUs were.
-# Usage: nvme_cycles.sh <manifest> [cycles]
+# Usage: nvme_cycles.sh nvme <manifest> [cycles] (the driver first, as for
+# the VMD scripts)
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/vmd_lib.sh"
-CYCLES=${2:-50}
-NVME=/sys/bus/pci/drivers/nvme
+CYCLES=${3:-50}
+NVME=/sys/bus/pci/drivers/$1
 bdfs=$(for d in /sys/block/nvme*; do disk_pci "${d##*/}"; done | sort -u)
 total=$(echo $bdfs | wc -w)
 

@@ -20,7 +20,7 @@ export KO=$OUT/vmd_rs.ko
 . "$(dirname "$0")/vmd_lib.sh"
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
-# Boot-time leaks are not the tests': reported now (kept for a reader) and
+# Boot-time leaks are not the tests': reported now (the log keeps them) and
 # cleared, so that the final scan reports only what came after.
 if [ -w /sys/kernel/debug/kmemleak ]; then
 	kmemleak_scan >"$OUT/kmemleak.boot"
