@@ -39,6 +39,7 @@ domain_devices() {
 	echo "$n"
 }
 
+: >"$OUT/rootbus.log"
 ktap_header "$((2 + nvmds * 2))"
 if [ "$DRV" = vmd_rs ]; then
 	insmod "$KO"
@@ -129,7 +130,7 @@ while read -r name bdf id nvme bstart shadow mode rest; do
 		# sampled run may step over the root bus's few allocations
 		# unseen (a silent step): the scan behind it ends it too.
 		grep -qE "pci_create_root_bus|pci_scan_child_bus|pci_bus_add_devices" "$OUT/step.log" &&
-			{ end="the first failure inside pci_create_root_bus()"; break; }
+			{ end="the first failure inside pci_create_root_bus()"; cat "$OUT/step.log" >>"$OUT/rootbus.log"; break; }
 	done
 	exec 3>&- 4>&- 5>&-
 	# Every VMD here binds: its bind reaches the root bus.
@@ -160,15 +161,26 @@ rmmod "$DRV"
 report=$(kmemleak_scan)
 leaks=$(echo "$report" | grep -c "^unreferenced object")
 srcu=$(echo "$report" | grep -c "init_srcu_struct")
+# 7.3's pci_register_host_bridge() moves the windows off the bridge's list
+# before device_add(), and when that fails its error path loses them: the
+# window entries leak whoever called pci_create_root_bus().  Known only
+# where a step failed exactly there.
+windows=0
+if grep -A12 "FAULT_INJECTION: forcing" "$OUT/rootbus.log" 2>/dev/null | grep -q "device_add" &&
+	grep -A16 "FAULT_INJECTION: forcing" "$OUT/rootbus.log" | grep -q "pci_register_host_bridge"; then
+	windows=$(echo "$report" | awk '/^unreferenced object/ { if (w) n++; w = 0 }
+		/resource_list_create_entry/ { w = 1 } END { if (w) n++; print n + 0 }')
+fi
 if [ "$DRV" = vmd_rs ]; then
-	ktap_result "$leaks" "kmemleak: nothing leaked by the failed binds ($DRV)" \
+	ktap_diag "$windows window entries lost by pci_register_host_bridge()'s error path (upstream)"
+	ktap_result "$((leaks - windows))" "kmemleak: nothing else leaked by the failed binds ($DRV)" \
 		"$(echo "$report" | head -40)"
 else
 	# vmd.c's probe error paths after its vectors' setup skip
 	# cleanup_srcu_struct() (H2), and more: recorded (it must still leak
 	# SRCU structures), then cleared, so that the boot's final scan judges
 	# the rest.
-	ktap_diag "C: $leaks objects leaked by the failed binds, $srcu from init_srcu_struct()"
+	ktap_diag "C: $leaks objects leaked by the failed binds, $srcu from init_srcu_struct(), $windows window entries lost by pci_register_host_bridge()"
 	ktap_diag "$(echo "$report" | grep -A14 "^unreferenced object" | head -32)"
 	echo clear >/sys/kernel/debug/kmemleak
 	ktap_result "$([ "$srcu" -gt 0 ]; echo $?)" \

@@ -17,6 +17,12 @@ PLANT=$REPO/tools/testing/kmemleak/kmemleak_plant.ko
 ktap_header 3
 insmod "$PLANT"
 ktap_result $? "the leaking module loads"
+# kmemleak scans whole task stacks, and a task's stack keeps stale words
+# below its stack pointer (and is reused by the next task): a stale copy of
+# a planted pointer there hid the leak in some boots.  Not scanning stacks
+# here tests what this case is about, the two scans; the boot's own final
+# scan keeps them.
+echo stack=off >"$KML"
 sleep 6
 echo scan >"$KML"
 # The object's contents (the hex dump) name it: its stack is in the module's
@@ -27,6 +33,7 @@ two=$(echo "$report" | grep -c "kmemleak_plant")
 ktap_result "$([ "$two" -ge 1 ]; echo $?)" \
 	"kmemleak_scan reports the planted leak (of 8 objects: after one scan $one, after kmemleak_scan's two more $two)" \
 	"$(echo "$report" | head -20)"
+echo stack=on >"$KML"
 echo clear >"$KML"
 rmmod kmemleak_plant
 ktap_result $? "and unloads"
