@@ -28,10 +28,15 @@ echo scan >"$KML"
 # The object's contents (the hex dump) name it: its stack is in the module's
 # init code, freed by now.
 one=$(grep -c "kmemleak_plant" "$KML")
-report=$(kmemleak_scan)
-two=$(echo "$report" | grep -c "kmemleak_plant")
+# Some boots report it a kmemleak_scan late (something still refers to
+# the objects for a while): up to three.
+for i in 1 2 3; do
+	report=$(kmemleak_scan)
+	two=$(echo "$report" | grep -c "kmemleak_plant")
+	[ "$two" -ge 1 ] && break
+done
 ktap_result "$([ "$two" -ge 1 ]; echo $?)" \
-	"kmemleak_scan reports the planted leak (of 8 objects: after one scan $one, after kmemleak_scan's two more $two)" \
+	"kmemleak_scan reports the planted leak (of 8 objects: after one scan $one, after $i kmemleak_scan $two)" \
 	"$(echo "$report" | head -20)"
 echo stack=on >"$KML"
 echo clear >"$KML"
