@@ -109,9 +109,10 @@ def main():
         r.boot(name, [vmtest.Part(name, "faults.sh", [drv])],
                machine=machines.FAULTS, timeout=3600)
     r.run_boots(a.jobs)
-    if fuzz:
+    # Only the tables whose boots ran (-k may leave some out).
+    if any(name in r.boot_results for _, _, name in fuzz):
         print_fuzz_table(fuzz, r.boot_results)
-    if faults:
+    if any(name in r.boot_results for _, _, name in faults):
         print_fuzz_table(faults, r.boot_results, "faults", "boots")
     return r.finish("make soak", start, a.jobs)
 
