@@ -674,11 +674,8 @@ impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<T, R> {
         let pdev = self.pdev.as_ptr();
         let bus = self.bus;
         // SAFETY: `pdev` is valid (we hold a reference); `bus`, if set, is the
-        // root bus created on `raw`: its devices are stopped and removed
-        // before the accessors and resources go away.  The host bridge holds
-        // the reference `pci_create_root_bus()` returned it with (that of
-        // `pci_alloc_host_bridge()`), so it outlives the bus and is valid for
-        // the `put_device()` that drops that reference.
+        // root bus created on `raw`: its devices, it and then its host bridge
+        // (whose creation reference we own) go before the accessors and resources.
         unsafe {
             if !bus.is_null() {
                 let host_bridge = (*bus).bridge;
@@ -696,8 +693,7 @@ impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<T, R> {
                 // (since 9885440b16b8, v5.8; devres puts the devm-allocated
                 // bridges of `pci_host_probe()`): whoever called
                 // `pci_create_root_bus()` owns the last reference, and without
-                // this put the bridge and its windows leak on every removal
-                // (kmemleak; vmd.c leaks them).
+                // this put the bridge and its windows leak on every removal.
                 bindings::put_device(host_bridge);
                 for bar in self.bars {
                     (*pdev).resource[bar].child = ptr::null_mut();

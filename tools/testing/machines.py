@@ -98,8 +98,6 @@ class Direct:
         self.nvme = nvme
         self.null = null
         self.append = ""
-        self.nvme_errors = False
-        self.hotplug_last = False
 
     def qemu_opts(self, imgdir):
         o = []
