@@ -48,7 +48,9 @@ run: provision
 	$(MAKE) modules
 	python3 tools/testing/run.py
 
+# The kasan kernel too: a few of the tests run on it.
 check: provision
+	$(PROVISION) kernel kasan
 	python3 tools/testing/check.py
 
 # The long runs (not part of check): see tools/testing/soak.py.

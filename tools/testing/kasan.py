@@ -1,47 +1,23 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """`make kasan`: make check's riskiest cases on the kasan flavour of the test
-kernel (the debug kernel plus generic KASAN), which make check cannot
-afford: the hostile-hardware matrix, load cycles and teardown under load,
-each driver; and boots with no VMD device at all, which show whether a
-KASAN report is the rig's or ours.  Prints one line per test and, last,
+kernel (the debug kernel plus generic KASAN): the hostile-hardware matrix,
+load cycles and teardown under load, each driver, as make check runs them
+there, but with slub_debug and more cycles; and boots with no VMD device at
+all, which show whether a KASAN report is the rig's or ours.  Prints one line per test and, last,
 `N passed, N failed`; exits non-zero on any failure.
 
-Usage: kasan.py [-k SUBSTRING] [-j JOBS] [--plain N]
+Usage: kasan.py [-k SUBSTRING] [-j JOBS] [--plain N] [--cycles N]
 """
 
 import argparse
 import os
-import shutil
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 import check  # noqa: E402
-import machines  # noqa: E402
-import vmtest  # noqa: E402
-
-
-def build_module(r):
-    """vmd_rs.ko for the kasan kernel, built in a copy of the sources: the
-    tree's own build is the debug kernel's.  Returns its path or None."""
-    out = os.path.join(vmtest.CACHE, "kasan-module")
-    os.makedirs(out, exist_ok=True)
-    # Sources only: the tree's objects were built for the debug kernel.
-    products = shutil.ignore_patterns("*.o", ".*.cmd", "*.ko", "*.mod", "*.mod.c")
-    for f in ("Kbuild", "drivers", "rust"):
-        src, dst = os.path.join(ROOT, f), os.path.join(out, f)
-        if os.path.isdir(src):
-            shutil.rmtree(dst, ignore_errors=True)
-            shutil.copytree(src, dst, ignore=products)
-        else:
-            shutil.copy(src, dst)
-    ok = r.command("build: vmd_rs.ko compiles against the kasan kernel",
-                   ["make", "--no-print-directory", "-C", vmtest.kdir("kasan"),
-                    "LLVM=-19", f"M={out}", "modules"])
-    return os.path.join(out, "vmd_rs.ko") if ok else None
 
 
 def main():
@@ -50,13 +26,14 @@ def main():
     ap.add_argument("-j", dest="jobs", type=int, default=2, help="VMs at a time")
     ap.add_argument("--plain", type=int, default=3,
                     help="boots with no VMD device (default 3)")
+    ap.add_argument("--cycles", type=int, default=20,
+                    help="insmod/fio/rmmod cycles per driver (default 20)")
     a = ap.parse_args()
     r = check.Runner(a.pattern)
     start = time.monotonic()
-    ko = build_module(r)
+    ko = check.build_kasan_module(r)
     if not ko:
         return r.finish("make kasan", start, a.jobs)
-    P = vmtest.Part
     # No intel-vmd device, no VMD driver, 5-level paging (TCG's CPU has
     # LA57): the early-boot KASAN report of vmtest.KNOWN_UPSTREAM.  It
     # needs an interrupt inside a window of identify_cpu(), so it may miss
@@ -64,21 +41,9 @@ def main():
     early = [f"kasan: no VMD, 5-level paging, boot {i}" for i in range(1, a.plain + 1)]
     for name in early:
         r.vm(name, "early_kasan.sh", timeout=900, flavour="kasan", lockdep_off_by_known=True)
-    # The rest with 4-level paging, where that window does not exist, so
-    # that lockdep stays on for the whole boot.
-    kw = {"flavour": "kasan", "ko": ko, "append": "no5lvl", "slub_debug": True}
-    r.boot("kasan: hostile", [
-        P("kasan: matrix", "matrix.sh", ["vmd_rs"]),
-        P("kasan: matrix", "matrix.sh", ["vmd"]),
-    ], machine=machines.HOSTILE, timeout=2400, **kw)
-    r.boot("kasan: pair", [
-        P(f"kasan: vmd_rs {check.CHECK_CYCLES} cycles", "cycles.sh",
-          ["vmd_rs", str(check.CHECK_CYCLES)]),
-        P(f"kasan: C driver {check.CHECK_CYCLES} cycles", "cycles.sh",
-          ["vmd", str(check.CHECK_CYCLES)]),
-        P("kasan: teardown", "teardown.sh", ["vmd_rs", str(check.TEARDOWN_ROUNDS)]),
-        P("kasan: teardown", "teardown.sh", ["vmd", str(check.TEARDOWN_ROUNDS)]),
-    ], machine=machines.PAIR, timeout=3000, **kw)
+    # The rest with 4-level paging, and slub_debug, which make check's
+    # share of these boots goes without.
+    check.kasan_boots(r, ko, a.cycles, slub_debug=True)
     r.run_boots(a.jobs)
     seen = [n for n in early if n in r.boot_results and any(
         "wild-memory-access" in k for k in r.boot_results[n].known)]

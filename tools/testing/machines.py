@@ -173,7 +173,7 @@ DEFAULT = Machine("default", [Vmd("vmd0", 0x10, 0x28C0, nvme=2)])
 # Most cases in one boot: every mode and layout the C driver distinguishes.
 MIXED = Machine("mixed", [
     Vmd("vmd0", 0x10, 0x28C0, nvme=2, hotplug_port=True),  # bare metal bypass
-    Vmd("vmd1", 0x11, 0x201D),                              # remapped
+    Vmd("vmd1", 0x11, 0x201D, hotplug_port=True),           # remapped
     Vmd("vmd2", 0x12, 0x9A0B),                              # client
     Vmd("vmd3", 0x13, 0x28C0, bus_start=128),
     Vmd("vmd4", 0x14, 0x467F, bus_start=224),
@@ -195,6 +195,12 @@ BYPASS = Machine("bypass", [
     Vmd("vmd0", 0x10, 0x28C0, nvme=2, hotplug_port=True),
     Vmd("vmd3", 0x13, 0x28C0, bus_start=128),
     Vmd("vmd7", 0x17, 0x28C1),
+])
+
+# A hotplug port on a VMD per MSI mode: hot-removals under IO (make soak).
+HOTPLUG = Machine("hotplug", [
+    Vmd("vmd0", 0x10, 0x28C0, nvme=1, hotplug_port=True),
+    Vmd("vmd1", 0x11, 0x201D, hotplug_port=True),
 ])
 
 # One VMD per MSI mode, for cycles and sleep.
@@ -331,5 +337,6 @@ BENCH_DIRECT = Direct(4)
 # The PAIR machine's three NVMe, without its VMDs (nvme_cycles.sh).
 NO_VMD = Direct(3, null=False, name="no-vmd")
 
-MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, PAIR, SCARCE, HOSTILE, RUNTIME,
-                                FAULTS, BENCH_VMD, BENCH_DIRECT, PLAIN_HOTPLUG, NO_VMD)}
+MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, HOTPLUG, PAIR, SCARCE, HOSTILE,
+                                RUNTIME, FAULTS, BENCH_VMD, BENCH_DIRECT, PLAIN_HOTPLUG,
+                                NO_VMD)}

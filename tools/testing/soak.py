@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """`make soak`: the long runs that do not fit in make check's time: many
-load/IO/unload cycles of each driver, many unbinds under IO (teardown.sh),
+load/IO/unload cycles of each driver, many unbinds under IO (teardown.sh)
+and hot-removals of a child under IO (vmd_cases.sh),
 the seeded hostile hardware of fuzz.sh over many seeds, every
 allocation of a bind failed in turn (faults.sh), and bind cycles under
 multi-threaded TCG with and without VMDs, with tables of what each
@@ -10,7 +11,7 @@ line per test and, last, `N passed, N failed`; exits non-zero on any
 failure.
 
 Usage: soak.py [-k SUBSTRING] [-j JOBS] [--cycles N] [--teardown N] [--seeds N]
-               [--mttcg N]
+               [--hot-remove N] [--mttcg N]
 """
 
 import argparse
@@ -60,6 +61,8 @@ def main():
                     help="insmod/fio/rmmod cycles per driver (default 200)")
     ap.add_argument("--teardown", type=int, default=20,
                     help="unbinds under IO per VMD and driver (default 20)")
+    ap.add_argument("--hot-remove", type=int, default=20,
+                    help="hot-removals of a child under IO per VMD and driver (default 20)")
     ap.add_argument("--seeds", type=int, default=50,
                     help="fuzz seeds per driver (default 50: seeds 1 to 50)")
     ap.add_argument("--mttcg", type=int, default=100,
@@ -82,6 +85,12 @@ def main():
         r.boot(f"soak: teardown ({label})", [
             vmtest.Part("soak: teardown", "teardown.sh", [drv, str(a.teardown)])],
             machine=machines.PAIR, timeout=600 + a.teardown * 120, slub_debug=True)
+    # A child NVMe hot-removed under IO and hot-added again, per MSI mode;
+    # last in its boot (vmd_cases.sh: the first hot-add trips lockdep).
+    for drv, label in (("vmd_rs", "vmd_rs"), ("vmd", "C driver")):
+        r.vm(f"soak: hot-remove ({label})", "vmd_cases.sh",
+             args=[drv, "--no-reload", "--hot-remove", str(a.hot_remove)],
+             machine=machines.HOTPLUG, timeout=900 + a.hot_remove * 120, slub_debug=True)
     # Multi-threaded TCG stalls now and then (testing.rst): the same bind
     # and IO cycles with vmd_rs on the PAIR and with no VMD at all, each
     # with a post-mortem if it stalls, say whose the stall is.

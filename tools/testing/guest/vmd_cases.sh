@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The emulated-VMD cases, for either driver.  Usage:
-#   vmd_cases.sh <vmd|vmd_rs> <manifest> [--no-reload] [module parameters...]
+#   vmd_cases.sh <vmd|vmd_rs> <manifest> [--no-reload] [--hot-remove N]
+#                [module parameters...]
 # The manifest has one line per VMD:
 #   name bdf device-id nvme-count bus-start shadow expected-mode client hotplug
 . "$(dirname "$0")/ktap.sh"
@@ -15,6 +16,12 @@ RELOAD=1
 if [ "${1:-}" = --no-reload ]; then
 	RELOAD=0
 	shift
+fi
+# Hot-removals of the hot-added NVMe under IO, each followed by a re-add.
+HOT_REMOVE=1
+if [ "${1:-}" = --hot-remove ]; then
+	HOT_REMOVE=$2
+	shift 2
 fi
 PARAMS="$*"
 # Enough to see every interrupt path work; TCG makes every MiB count.
@@ -63,7 +70,7 @@ count_class() {
 
 nhot=$(awk '$9 == 1' "$MANIFEST" | wc -l)
 nshadow=$(awk '$6 == 1 && $7 != "refused"' "$MANIFEST" | wc -l)
-ktap_header "$(((nvmds - nrefused) * per_vmd + nrefused + 2 + (nshadow > 0) + RELOAD * 2 + (nhot > 0 ? 2 : 0)))"
+ktap_header "$(((nvmds - nrefused) * per_vmd + nrefused + 2 + (nshadow > 0) + RELOAD * 2 + nhot * 3))"
 
 ktap_check "load $DRV" load_driver
 wait_for "[ \$(count_disks) -ge $total_nvme ]" 120
@@ -227,25 +234,70 @@ if [ "$RELOAD" = 1 ]; then
 fi
 # Hotplug last: pciehp of 7.3 trips lockdep on hot-add (a known upstream
 # report, pci_rescan_remove_lock vs reset_lock), which turns lockdep off for
-# the rest of the boot.
-# Hotplug on the VMD with a hotplug port.
-read -r hname hbdf _ <<<"$(awk '$9 == 1' "$MANIFEST" | head -1)"
-if [ -n "$hname" ]; then
-	# The host lets lockdep end the boot off only if it was on until here.
-	debug_locks >"$OUT/debug_locks.$PART.hotadd"
-	before_list=$(vmd_disks "$hbdf" | sort)
-	before=$(vmd_disks "$hbdf" | wc -l)
-	host_monitor "device_add nvme,id=${hname}hpn,bus=${hname}hp,drive=${hname}hpd,serial=${hname}hp" >/dev/null
+# the rest of the boot: the hot-removals after the first hot-add run without
+# it (KASAN, slub_debug and kmemleak still see them).
+# Hotplug on each VMD with a hotplug port.
+# QEMU refuses a request while the slot is busy, and the id of an NVMe
+# until it is gone (after the guest powered the slot off): retried.
+monitor_retry() {
+	local i
+	for i in $(seq 30); do
+		host_monitor "$1" >/dev/null || return 1
+		case $HOST_ANSWER in *Duplicate* | *busy*) sleep 1 ;; *) return 0 ;; esac
+	done
+	return 1
+}
+# The host lets lockdep end the boot off only if it was on until here.
+[ "$nhot" -gt 0 ] && debug_locks >"$OUT/debug_locks.$PART.hotadd"
+# An NVMe into the hotplug port of VMD $hname; sets new to its disk.
+hot_add() {
+	monitor_retry "device_add nvme,id=${hname}hpn,bus=${hname}hp,drive=${hname}hpd,serial=${hname}hp"
 	wait_for "[ \$(vmd_disks $hbdf | wc -l) -gt $before ]" 60
 	new=$(comm -13 <(echo "$before_list") <(vmd_disks "$hbdf" | sort) | head -1)
+}
+while read -r hname hbdf hid _ _ _ hmode _ <&3; do
+	before_list=$(vmd_disks "$hbdf" | sort)
+	before=$(vmd_disks "$hbdf" | wc -l)
+	hot_add
 	added=1
 	[ -n "$new" ] && fio_verify "$new" 16M && added=0
 	ktap_result "$added" "$hname: hot-added NVMe ($new) appears and does IO" \
 		"$(dmesg | grep -iE 'pciehp|hotplug' | tail -5)"
-	host_monitor "device_del ${hname}hpn" >/dev/null
+	# QMP device_del is an attention-button removal: pciehp waits 5 s,
+	# then removes the NVMe with its IO in flight and powers the slot off.
+	rc=0 worst=0
+	for i in $(seq "$HOT_REMOVE"); do
+		[ "$i" -gt 1 ] && hot_add
+		if [ -z "$new" ]; then
+			ktap_diag "round $i: no NVMe after the hot-add"
+			rc=1
+			break
+		fi
+		fio_start "$new"
+		io_running "$new" || { ktap_diag "round $i: no IO on $new"; rc=1; fio_end 0; break; }
+		start=$(date +%s)
+		monitor_retry "device_del ${hname}hpn"
+		fio_end 60
+		ended=$?
+		took=$(($(date +%s) - start))
+		[ "$took" -gt "$worst" ] && worst=$took
+		if [ "$ended" -ne 0 ] || [ "$FIO_OK" -ne 0 ] ||
+			! wait_for "[ \$(vmd_disks $hbdf | wc -l) -eq $before ]" 30; then
+			ktap_diag "round $i: fio ended: $([ "$ended" = 0 ] && echo yes || echo no)," \
+				"$FIO_OK without error, $(vmd_disks "$hbdf" | wc -l) disks (of $before)"
+			rc=1
+			break
+		fi
+	done
+	ktap_result "$rc" "teardown: $HOT_REMOVE x hot-remove of a child NVMe under fio randrw and re-add, $hname ($hid, $hmode) ($DRV)" \
+		"device_del to the end of fio: at most $worst s"
+	hot_add
+	added=1
+	[ -n "$new" ] && fio_verify "$new" 16M && added=0
+	monitor_retry "device_del ${hname}hpn"
 	wait_for "[ \$(vmd_disks $hbdf | wc -l) -eq $before ]" 60
-	ktap_result "$([ "$(vmd_disks "$hbdf" | wc -l)" -eq "$before" ]; echo $?)" \
-		"$hname: hot-removed NVMe goes away"
-fi
+	ktap_result "$([ "$added" = 0 ] && [ "$(vmd_disks "$hbdf" | wc -l)" -eq "$before" ]; echo $?)" \
+		"$hname: re-added NVMe does IO, and goes away when removed"
+done 3< <(awk '$9 == 1' "$MANIFEST")
 
 ktap_done

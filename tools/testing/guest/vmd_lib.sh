@@ -154,6 +154,53 @@ wait_for() {
 	return 1
 }
 
+# fio randrw on each of the disks $@ in the background, long enough to
+# outlast any unbind or removal; FIO_PIDS are the jobs.
+fio_start() {
+	local d
+	FIO_PIDS=
+	for d in "$@"; do
+		fio --name=load --filename="/dev/$d" --rw=randrw --bs=4k --size=64M \
+			--ioengine=libaio --direct=1 --iodepth=16 --time_based --runtime=120 \
+			--output-format=terse </dev/null >/dev/null 2>&1 &
+		FIO_PIDS="$FIO_PIDS $!"
+	done
+}
+
+# Reads plus writes completed on disk $1 (/proc/diskstats).
+disk_ios() {
+	local maj min dev rd rest
+	while read -r maj min dev rd _ _ _ wr rest; do
+		[ "$dev" = "$1" ] && { echo $((rd + wr)); return 0; }
+	done </proc/diskstats
+	echo 0
+}
+
+# Waits up to 60 s until each of the disks $@ has completed 100 IOs more:
+# fio takes seconds to start under TCG, and an unbind before its first IO
+# tests open racing removal, not teardown under load.
+io_running() {
+	local d base
+	for d in "$@"; do
+		base=$(disk_ios "$d")
+		wait_for "[ \$(disk_ios $d) -gt $((base + 100)) ]" 60 || return 1
+	done
+}
+
+# Waits up to $1 s for the fio jobs to end.  Returns 1 if one is still
+# running (then kills them) and sets FIO_OK to how many ended without error.
+fio_end() {
+	local p left
+	FIO_OK=0
+	wait_for "left=0; for p in \$FIO_PIDS; do kill -0 \$p 2>/dev/null && left=1; done; [ \$left = 0 ]" "$1"
+	left=$?
+	for p in $FIO_PIDS; do
+		if [ "$left" -ne 0 ]; then kill -9 "$p" 2>/dev/null; fi
+		wait "$p" && FIO_OK=$((FIO_OK + 1))
+	done
+	return "$left"
+}
+
 # Asks the host to run a QEMU monitor (HMP) command; waits for it, prints
 # the answer and keeps it in HOST_ANSWER.  Requests are numbered: call it
 # in the script's own shell, not in a $(...) subshell.
