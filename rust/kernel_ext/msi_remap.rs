@@ -27,7 +27,6 @@ use core::{
     },
     sync::atomic::{
         AtomicBool,
-        AtomicU64,
         Ordering, //
     },
 };
@@ -117,8 +116,6 @@ struct Entry<R: RemapOps> {
     enabled: AtomicBool,
     /// The child, if the driver flushes before its handler.
     flush: Option<Child>,
-    /// Times the demux ran its handler.
-    count: AtomicU64,
 }
 
 /// One MSI-X vector of the parent device and the child interrupts on it.
@@ -135,8 +132,6 @@ struct Line<R: RemapOps> {
     list: Opaque<bindings::list_head>,
     index: usize,
     virq: c_uint,
-    /// Times the vector fired.
-    count: AtomicU64,
     /// A handler is registered on `virq` with this line as cookie. Changed
     /// only by the owner's `&mut`-like paths: creation, suspend, resume and
     /// drop, which the driver core serialises.
@@ -353,7 +348,6 @@ impl<R: RemapOps> MsiRemap<R> {
                     }),
                     index: index as usize,
                     virq,
-                    count: AtomicU64::new(0),
                     registered: AtomicBool::new(false),
                     remap: this,
                     _pin: PhantomPinned,
@@ -429,7 +423,9 @@ impl<R: RemapOps> MsiRemap<R> {
         Ok(())
     }
 
-    /// Writes each vector's interrupt count and children.
+    /// Writes each vector's IRQ and the child IRQs on it. How often they
+    /// fired is the IRQ core's to count: the vectors' counts are in
+    /// /proc/interrupts; the children's handlers run untracked.
     ///
     /// # Safety
     ///
@@ -442,7 +438,7 @@ impl<R: RemapOps> MsiRemap<R> {
         };
         // The lists may change between the two locks: leave room.
         let total = loads.iter().map(|l| *l as usize).sum::<usize>() + 8;
-        let mut children: KVec<(usize, u32, u64)> = match KVec::with_capacity(total, GFP_KERNEL) {
+        let mut children: KVec<(usize, u32)> = match KVec::with_capacity(total, GFP_KERNEL) {
             Ok(v) => v,
             Err(_) => return writeln!(f, "out of memory"),
         };
@@ -461,7 +457,7 @@ impl<R: RemapOps> MsiRemap<R> {
                             Entry<R>,
                             node
                         );
-                        let item = (line.index, entry.virq, entry.count.load(Ordering::Relaxed));
+                        let item = (line.index, entry.virq);
                         if children.push_within_capacity(item).is_err() {
                             break;
                         }
@@ -473,14 +469,11 @@ impl<R: RemapOps> MsiRemap<R> {
         for line in this.lines.iter() {
             write!(
                 f,
-                "vector {}: irq {}, {} interrupts, {} child irqs:",
-                line.index,
-                line.virq,
-                line.count.load(Ordering::Relaxed),
-                loads[line.index]
+                "vector {}: irq {}, {} child irqs:",
+                line.index, line.virq, loads[line.index]
             )?;
-            for (_, virq, count) in children.iter().filter(|c| c.0 == line.index) {
-                write!(f, " {virq} ({count})")?;
+            for (_, virq) in children.iter().filter(|c| c.0 == line.index) {
+                write!(f, " {virq}")?;
             }
             writeln!(f)?;
         }
@@ -540,7 +533,6 @@ impl<R: RemapOps> MsiRemap<R> {
         let line = unsafe { &*cookie.cast::<Line<R>>() };
         // SAFETY: The owner outlives its lines' handlers.
         let remap = unsafe { line.remap.as_ref() };
-        line.count.fetch_add(1, Ordering::Relaxed);
         let _guard = line.srcu.read_lock();
         let head = line.list.get();
         // SAFETY: `head` is an initialised list; entries stay valid while
@@ -558,7 +550,6 @@ impl<R: RemapOps> MsiRemap<R> {
                 if let Some(child) = &entry.flush {
                     remap.ops.flush(child);
                 }
-                entry.count.fetch_add(1, Ordering::Relaxed);
                 bindings::generic_handle_irq(entry.virq);
                 pos = ptr::read_volatile(&raw const (*pos).next);
             }
@@ -612,7 +603,6 @@ impl<R: RemapOps> MsiRemap<R> {
                     virq: virq + i,
                     enabled: AtomicBool::new(false),
                     flush: this.ops.flushes().then_some(child),
-                    count: AtomicU64::new(0),
                 },
                 GFP_KERNEL,
             );
