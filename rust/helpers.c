@@ -81,7 +81,10 @@ bool vmd_rs_xen_domain(void)
 	return xen_domain();
 }
 
+#ifdef CONFIG_ACPI
+/* Used with the companion lookup hook, which exists with ACPI only. */
 struct acpi_device *vmd_rs_acpi_companion(struct device *dev)
 {
 	return ACPI_COMPANION(dev);
 }
+#endif

@@ -16,10 +16,6 @@ use core::{
         self,
         NonNull, //
     },
-    sync::atomic::{
-        AtomicPtr,
-        Ordering, //
-    },
 };
 
 use kernel::{
@@ -48,6 +44,8 @@ use crate::kernel_ext::{
         RemapOps, //
     },
 };
+
+use acpi_hook::AcpiHook;
 
 /// `PCIBIOS_DEVICE_NOT_FOUND`, what an accessor returns for an address
 /// outside the bus.
@@ -133,8 +131,103 @@ pub(crate) fn xen_domain() -> bool {
     unsafe { ext::vmd_rs_xen_domain() }
 }
 
-/// The `pci_ops` of the root bus whose scan holds the ACPI companion hook.
-static ACPI_HOOK_OPS: AtomicPtr<bindings::pci_ops> = AtomicPtr::new(ptr::null_mut());
+/// The ACPI companion lookup hook of linux/pci-acpi.h, which declares it
+/// with CONFIG_ACPI only; every use of it and of the ACPI calls its lookup
+/// makes is in here.
+#[cfg(CONFIG_ACPI)]
+mod acpi_hook {
+    use core::{
+        ptr,
+        sync::atomic::{
+            AtomicPtr,
+            Ordering, //
+        },
+    };
+
+    use kernel::bindings;
+
+    use crate::kernel_ext::bindings as ext;
+
+    /// The `pci_ops` of the root bus whose scan holds the hook.
+    static OPS: AtomicPtr<bindings::pci_ops> = AtomicPtr::new(ptr::null_mut());
+
+    /// The hook, held for the scan of one root bus and released when
+    /// dropped: only its holder may clear it.
+    pub(super) struct AcpiHook(());
+
+    impl AcpiHook {
+        /// Takes the hook for the root bus whose accessors are `ops`;
+        /// [`None`] if another scan holds it (it is global and exclusive).
+        pub(super) fn take(ops: *mut bindings::pci_ops) -> Option<Self> {
+            // SAFETY: `companion` is a valid hook for as long as it is set,
+            // and it is cleared only by the `AcpiHook` made below.
+            if unsafe { ext::pci_acpi_set_companion_lookup_hook(Some(companion)) } != 0 {
+                return None;
+            }
+            OPS.store(ops, Ordering::Release);
+            Some(Self(()))
+        }
+    }
+
+    impl Drop for AcpiHook {
+        fn drop(&mut self) {
+            // SAFETY: `self` stands for the hook `take` set: it is ours to
+            // clear (which waits for running lookups).
+            unsafe { ext::pci_acpi_clear_companion_lookup_hook() };
+            OPS.store(ptr::null_mut(), Ordering::Release);
+        }
+    }
+
+    /// The ACPI companion of a device below the root bus holding the hook:
+    /// the parent device's companion's child at (relative bus << 24 | devfn
+    /// << 16 | 0x8000ffff), as firmware names them; none beyond bus 31.
+    ///
+    /// # Safety
+    ///
+    /// `pdev` is a valid PCI device being added (the ACPI core's contract).
+    unsafe extern "C" fn companion(pdev: *mut bindings::pci_dev) -> *mut bindings::acpi_device {
+        // SAFETY: `pdev` is valid for the call (the caller's guarantee), and
+        // so is the bus it is on.
+        let (bus, devfn) = unsafe { ((*pdev).bus, (*pdev).devfn) };
+        // Ours if it is the bus being scanned with the hook.
+        // SAFETY: As above: `bus` is valid.
+        if !ptr::eq(unsafe { (*bus).ops }, OPS.load(Ordering::Acquire)) {
+            return ptr::null_mut();
+        }
+        // SAFETY: `bus` is valid, and so (being ours) are its host bridge,
+        // the bridge's root bus and parent device while the device is added.
+        let (number, root_number, parent) = unsafe {
+            let bridge = bindings::pci_find_host_bridge(bus);
+            ((*bus).number, (*(*bridge).bus).number, (*bridge).dev.parent)
+        };
+        let busnr = u32::from(number).wrapping_sub(root_number.into());
+        if busnr > 31 {
+            return ptr::null_mut();
+        }
+        let addr = busnr << 24 | devfn << 16 | 0x8000_ffff;
+        // SAFETY: `parent`, the VMD's device, is valid (see above); its
+        // companion is an ACPI device or null, which the lookup accepts.
+        unsafe {
+            bindings::acpi_find_child_device(ext::vmd_rs_acpi_companion(parent), addr.into(), false)
+        }
+    }
+}
+
+/// Without CONFIG_ACPI there is no hook, and no firmware companion to find.
+#[cfg(not(CONFIG_ACPI))]
+mod acpi_hook {
+    use kernel::bindings;
+
+    /// Never held: there is nothing to hold.
+    pub(super) enum AcpiHook {}
+
+    impl AcpiHook {
+        /// [`None`], always.
+        pub(super) fn take(_ops: *mut bindings::pci_ops) -> Option<Self> {
+            None
+        }
+    }
+}
 
 /// `PCIE_LINK_STATE_ALL`: BIT(0) to BIT(7) of linux/pci.h, every ASPM
 /// state and clock PM (a macro bindgen does not evaluate).
@@ -239,7 +332,8 @@ pub(crate) struct RootBusConfig {
     /// Give the bus the same native-control grants (_OSC) as the parent's.
     pub(crate) copy_host_bridge_flags: bool,
     /// Look up the devices' ACPI companions under the parent's while they
-    /// are scanned and added (firmware may describe them there).
+    /// are scanned and added (firmware may describe them there); without
+    /// CONFIG_ACPI there are none.
     pub(crate) acpi_companions: bool,
     /// Name of the parent device's sysfs link to the root bus.
     pub(crate) link_name: &'static CStr,
@@ -455,17 +549,16 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
         after_assign: impl FnMut(&BusDevice<'_>),
     ) -> Result {
         let bus = self.bus;
-        // The hook is global and exclusive (one scan at a time has it): if
-        // another driver holds it, go without.
-        let hook = self.acpi_companions && {
-            // SAFETY: The hook is a valid function for as long as it is set.
-            unsafe { ext::pci_acpi_set_companion_lookup_hook(Some(Self::acpi_companion)) == 0 }
-        };
-        if hook {
-            // SAFETY: `raw` is initialised.
+        // Held to the end: scanning and adding the devices look companions
+        // up. If another driver holds the hook, go without.
+        let _hook = if self.acpi_companions {
+            // SAFETY: `raw` is ours and valid: only a field's address is
+            // taken.
             let ops = unsafe { &raw mut (*self.raw.get()).ops };
-            ACPI_HOOK_OPS.store(ops, Ordering::Release);
-        }
+            AcpiHook::take(ops)
+        } else {
+            None
+        };
         // SAFETY: `bus` is the valid root bus (type invariant); the rescan
         // lock serialises with sysfs rescan and removal.
         unsafe {
@@ -507,44 +600,8 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
             // Drivers bind below here: pciehp takes the rescan lock itself.
             bindings::pci_unlock_rescan_remove();
             bindings::pci_bus_add_devices(bus);
-            if hook {
-                ext::pci_acpi_clear_companion_lookup_hook();
-                ACPI_HOOK_OPS.store(ptr::null_mut(), Ordering::Release);
-            }
         }
         reset
-    }
-
-    /// The ACPI companion of a device below a root bus of this type: the
-    /// parent device's companion's child at (relative bus << 24 | devfn <<
-    /// 16 | 0x8000ffff), as firmware names them; none beyond bus 31.
-    ///
-    /// # Safety
-    ///
-    /// `pdev` is a valid PCI device being added (the ACPI core's contract).
-    unsafe extern "C" fn acpi_companion(
-        pdev: *mut bindings::pci_dev,
-    ) -> *mut bindings::acpi_device {
-        // SAFETY: `pdev`, its bus and (for our buses) their host bridge and
-        // its parent are valid while the device is added.
-        unsafe {
-            let bus = (*pdev).bus;
-            // Ours if it is the bus being scanned with the hook.
-            if !ptr::eq((*bus).ops, ACPI_HOOK_OPS.load(Ordering::Acquire)) {
-                return ptr::null_mut();
-            }
-            let bridge = bindings::pci_find_host_bridge(bus);
-            let busnr = u32::from((*bus).number).wrapping_sub((*(*bridge).bus).number.into());
-            if busnr > 31 {
-                return ptr::null_mut();
-            }
-            let addr = busnr << 24 | (*pdev).devfn << 16 | 0x8000_ffff;
-            bindings::acpi_find_child_device(
-                ext::vmd_rs_acpi_companion((*bridge).dev.parent),
-                addr.into(),
-                false,
-            )
-        }
     }
 
     /// Runs `f` on every device below the root bus, with the bus list
