@@ -17,28 +17,29 @@ void vmd_rs_raw_spin_lock_init(raw_spinlock_t *lock, const char *name,
 #endif
 }
 
-unsigned long vmd_rs_raw_spin_lock_irqsave(raw_spinlock_t *lock)
+void vmd_rs_raw_spin_lock_irq_disable(raw_spinlock_t *lock)
 {
-	unsigned long flags;
-
-	raw_spin_lock_irqsave(lock, flags);
-	return flags;
+	raw_spin_lock_irq_disable(lock);
 }
 
-bool vmd_rs_raw_spin_trylock_irqsave(raw_spinlock_t *lock, unsigned long *flags)
+bool vmd_rs_raw_spin_trylock_irq_disable(raw_spinlock_t *lock)
 {
-	return raw_spin_trylock_irqsave(lock, *flags);
+	return raw_spin_trylock_irq_disable(lock);
 }
 
-void vmd_rs_raw_spin_unlock_irqrestore(raw_spinlock_t *lock,
-				       unsigned long flags)
+void vmd_rs_raw_spin_unlock_irq_enable(raw_spinlock_t *lock)
 {
-	raw_spin_unlock_irqrestore(lock, flags);
+	raw_spin_unlock_irq_enable(lock);
 }
 
 void vmd_rs_raw_spin_assert_is_held(raw_spinlock_t *lock)
 {
 	lockdep_assert_held(lock);
+}
+
+bool vmd_rs_irqs_disabled(void)
+{
+	return irqs_disabled();
 }
 
 int vmd_rs_pcibus_to_node(struct pci_bus *bus)

@@ -21,12 +21,11 @@
 /* rust/helpers.c */
 void vmd_rs_raw_spin_lock_init(raw_spinlock_t *lock, const char *name,
 			       struct lock_class_key *key);
-unsigned long vmd_rs_raw_spin_lock_irqsave(raw_spinlock_t *lock);
-bool vmd_rs_raw_spin_trylock_irqsave(raw_spinlock_t *lock,
-				     unsigned long *flags);
-void vmd_rs_raw_spin_unlock_irqrestore(raw_spinlock_t *lock,
-				       unsigned long flags);
+void vmd_rs_raw_spin_lock_irq_disable(raw_spinlock_t *lock);
+bool vmd_rs_raw_spin_trylock_irq_disable(raw_spinlock_t *lock);
+void vmd_rs_raw_spin_unlock_irq_enable(raw_spinlock_t *lock);
 void vmd_rs_raw_spin_assert_is_held(raw_spinlock_t *lock);
+bool vmd_rs_irqs_disabled(void);
 int vmd_rs_pcibus_to_node(struct pci_bus *bus);
 void vmd_rs_init_list_head(struct list_head *list);
 struct irq_domain *vmd_rs_dev_get_msi_domain(const struct device *dev);

@@ -58,9 +58,9 @@ use kernel::{
 use crate::{
     kernel_ext::{
         bindings as ext,
-        sync::RawSpinLockIrqSave, //
+        sync::RawSpinLockIrq, //
     },
-    new_raw_spinlock_irqsave,
+    new_raw_spinlock_irq,
 };
 
 /// What the remapping domain knows about a child when it allocates one of
@@ -217,7 +217,7 @@ pub(crate) struct MsiRemap<R: RemapOps> {
     /// Child interrupts per vector. The lock also serialises the writers of
     /// the demux lists.
     #[pin]
-    loads: RawSpinLockIrqSave<KVec<u32>>,
+    loads: RawSpinLockIrq<KVec<u32>>,
     lines: KVec<Pin<KBox<Line<R>>>>,
     #[pin]
     chip: Opaque<bindings::irq_chip>,
@@ -307,7 +307,7 @@ impl<R: RemapOps> MsiRemap<R> {
                 ops,
                 // INVARIANT: a reference was taken above.
                 pdev: NonNull::new(raw_pdev).ok_or(EINVAL)?,
-                loads <- new_raw_spinlock_irqsave!(loads, "vmd_rs_msi_lists"),
+                loads <- new_raw_spinlock_irq!(loads, "vmd_rs_msi_lists"),
                 lines: KVec::new(),
                 chip: Opaque::zeroed(),
                 domain_ops: Opaque::zeroed(),
