@@ -2,7 +2,8 @@
 /*
  * Non-inline wrappers for what vmd_rs's Rust code cannot reach otherwise:
  * static inline functions and macros, in the style of rust/helpers/ of the
- * kernel tree.  Nothing here has logic of its own.
+ * kernel tree, and a setter for a structure the kernel crate's bindings only
+ * declare.  Nothing here has logic of its own.
  */
 
 #include "bindings/vmd_rs_helper.h"
@@ -75,6 +76,21 @@ void vmd_rs_list_del_rcu(struct list_head *entry)
 struct pci_dev *vmd_rs_msi_desc_to_pci_dev(struct msi_desc *desc)
 {
 	return msi_desc_to_pci_dev(desc);
+}
+
+/*
+ * The kernel crate's bindings only declare struct msi_msg (they do not
+ * include linux/msi.h): this fills one in, so that there is one Rust type
+ * for it and no cast to a second, complete binding.
+ */
+void vmd_rs_msi_msg_set(struct msi_msg *msg, u32 address_lo, u32 address_hi,
+			u32 data)
+{
+	*msg = (struct msi_msg){
+		.address_lo = address_lo,
+		.address_hi = address_hi,
+		.data = data,
+	};
 }
 
 bool vmd_rs_xen_domain(void)

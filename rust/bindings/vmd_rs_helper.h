@@ -33,6 +33,8 @@ void vmd_rs_dev_set_msi_domain(struct device *dev, struct irq_domain *d);
 void vmd_rs_list_add_tail_rcu(struct list_head *new, struct list_head *head);
 void vmd_rs_list_del_rcu(struct list_head *entry);
 struct pci_dev *vmd_rs_msi_desc_to_pci_dev(struct msi_desc *desc);
+void vmd_rs_msi_msg_set(struct msi_msg *msg, u32 address_lo, u32 address_hi,
+			u32 data);
 bool vmd_rs_xen_domain(void);
 #ifdef CONFIG_ACPI
 struct acpi_device *vmd_rs_acpi_companion(struct device *dev);

@@ -686,16 +686,11 @@ impl<R: RemapOps> MsiRemap<R> {
     ) {
         // SAFETY: Our interrupts' chip data is their entry.
         let line = unsafe { (*(*data).chip_data.cast::<Entry<R>>()).line.as_ref() };
-        let msg = msg.cast::<ext::msi_msg>();
-        // SAFETY: `msg` is a valid `struct msi_msg` (the kernel crate's
-        // binding of it is opaque; this one is the same C type).
-        unsafe {
-            msg.write(ext::msi_msg::default());
-            // `address_lo`: the x86 MSI base, the vector as destination ID.
-            (*msg).__bindgen_anon_1.bindgen_union_field =
-                (bindings::X86_MSI_BASE_ADDRESS_LOW << 20) | ((line.index as u32 & 0xff) << 12);
-            (*msg).__bindgen_anon_2.bindgen_union_field = bindings::X86_MSI_BASE_ADDRESS_HIGH;
-        }
+        // `address_lo`: the x86 MSI base, the vector as destination ID.
+        let address_lo =
+            (bindings::X86_MSI_BASE_ADDRESS_LOW << 20) | ((line.index as u32 & 0xff) << 12);
+        // SAFETY: `msg` is valid for writes (the caller's guarantee).
+        unsafe { ext::vmd_rs_msi_msg_set(msg, address_lo, bindings::X86_MSI_BASE_ADDRESS_HIGH, 0) };
     }
 
     /// `msi_parent_ops.init_dev_msi_info`: the per-device MSI chip links an
