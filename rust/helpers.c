@@ -2,7 +2,8 @@
 /*
  * Non-inline wrappers for what vmd_rs's Rust code cannot reach otherwise:
  * static inline functions and macros, in the style of rust/helpers/ of the
- * kernel tree.  Nothing here has logic of its own.
+ * kernel tree, and a setter for a structure the kernel crate's bindings only
+ * declare.  Nothing here has logic of its own.
  */
 
 #include "bindings/vmd_rs_helper.h"
@@ -17,28 +18,29 @@ void vmd_rs_raw_spin_lock_init(raw_spinlock_t *lock, const char *name,
 #endif
 }
 
-unsigned long vmd_rs_raw_spin_lock_irqsave(raw_spinlock_t *lock)
+void vmd_rs_raw_spin_lock_irq_disable(raw_spinlock_t *lock)
 {
-	unsigned long flags;
-
-	raw_spin_lock_irqsave(lock, flags);
-	return flags;
+	raw_spin_lock_irq_disable(lock);
 }
 
-bool vmd_rs_raw_spin_trylock_irqsave(raw_spinlock_t *lock, unsigned long *flags)
+bool vmd_rs_raw_spin_trylock_irq_disable(raw_spinlock_t *lock)
 {
-	return raw_spin_trylock_irqsave(lock, *flags);
+	return raw_spin_trylock_irq_disable(lock);
 }
 
-void vmd_rs_raw_spin_unlock_irqrestore(raw_spinlock_t *lock,
-				       unsigned long flags)
+void vmd_rs_raw_spin_unlock_irq_enable(raw_spinlock_t *lock)
 {
-	raw_spin_unlock_irqrestore(lock, flags);
+	raw_spin_unlock_irq_enable(lock);
 }
 
 void vmd_rs_raw_spin_assert_is_held(raw_spinlock_t *lock)
 {
 	lockdep_assert_held(lock);
+}
+
+bool vmd_rs_irqs_disabled(void)
+{
+	return irqs_disabled();
 }
 
 int vmd_rs_pcibus_to_node(struct pci_bus *bus)
@@ -76,12 +78,30 @@ struct pci_dev *vmd_rs_msi_desc_to_pci_dev(struct msi_desc *desc)
 	return msi_desc_to_pci_dev(desc);
 }
 
+/*
+ * The kernel crate's bindings only declare struct msi_msg (they do not
+ * include linux/msi.h): this fills one in, so that there is one Rust type
+ * for it and no cast to a second, complete binding.
+ */
+void vmd_rs_msi_msg_set(struct msi_msg *msg, u32 address_lo, u32 address_hi,
+			u32 data)
+{
+	*msg = (struct msi_msg){
+		.address_lo = address_lo,
+		.address_hi = address_hi,
+		.data = data,
+	};
+}
+
 bool vmd_rs_xen_domain(void)
 {
 	return xen_domain();
 }
 
+#ifdef CONFIG_ACPI
+/* Used with the companion lookup hook, which exists with ACPI only. */
 struct acpi_device *vmd_rs_acpi_companion(struct device *dev)
 {
 	return ACPI_COMPANION(dev);
 }
+#endif

@@ -21,12 +21,11 @@
 /* rust/helpers.c */
 void vmd_rs_raw_spin_lock_init(raw_spinlock_t *lock, const char *name,
 			       struct lock_class_key *key);
-unsigned long vmd_rs_raw_spin_lock_irqsave(raw_spinlock_t *lock);
-bool vmd_rs_raw_spin_trylock_irqsave(raw_spinlock_t *lock,
-				     unsigned long *flags);
-void vmd_rs_raw_spin_unlock_irqrestore(raw_spinlock_t *lock,
-				       unsigned long flags);
+void vmd_rs_raw_spin_lock_irq_disable(raw_spinlock_t *lock);
+bool vmd_rs_raw_spin_trylock_irq_disable(raw_spinlock_t *lock);
+void vmd_rs_raw_spin_unlock_irq_enable(raw_spinlock_t *lock);
 void vmd_rs_raw_spin_assert_is_held(raw_spinlock_t *lock);
+bool vmd_rs_irqs_disabled(void);
 int vmd_rs_pcibus_to_node(struct pci_bus *bus);
 void vmd_rs_init_list_head(struct list_head *list);
 struct irq_domain *vmd_rs_dev_get_msi_domain(const struct device *dev);
@@ -34,7 +33,11 @@ void vmd_rs_dev_set_msi_domain(struct device *dev, struct irq_domain *d);
 void vmd_rs_list_add_tail_rcu(struct list_head *new, struct list_head *head);
 void vmd_rs_list_del_rcu(struct list_head *entry);
 struct pci_dev *vmd_rs_msi_desc_to_pci_dev(struct msi_desc *desc);
+void vmd_rs_msi_msg_set(struct msi_msg *msg, u32 address_lo, u32 address_hi,
+			u32 data);
 bool vmd_rs_xen_domain(void);
+#ifdef CONFIG_ACPI
 struct acpi_device *vmd_rs_acpi_companion(struct device *dev);
+#endif
 
 #endif /* VMD_RS_HELPER_H */

@@ -27,7 +27,6 @@ use core::{
     },
     sync::atomic::{
         AtomicBool,
-        AtomicU64,
         Ordering, //
     },
 };
@@ -59,9 +58,9 @@ use kernel::{
 use crate::{
     kernel_ext::{
         bindings as ext,
-        sync::RawSpinLockIrqSave, //
+        sync::RawSpinLockIrq, //
     },
-    new_raw_spinlock_irqsave,
+    new_raw_spinlock_irq,
 };
 
 /// What the remapping domain knows about a child when it allocates one of
@@ -117,8 +116,6 @@ struct Entry<R: RemapOps> {
     enabled: AtomicBool,
     /// The child, if the driver flushes before its handler.
     flush: Option<Child>,
-    /// Times the demux ran its handler.
-    count: AtomicU64,
 }
 
 /// One MSI-X vector of the parent device and the child interrupts on it.
@@ -135,8 +132,6 @@ struct Line<R: RemapOps> {
     list: Opaque<bindings::list_head>,
     index: usize,
     virq: c_uint,
-    /// Times the vector fired.
-    count: AtomicU64,
     /// A handler is registered on `virq` with this line as cookie. Changed
     /// only by the owner's `&mut`-like paths: creation, suspend, resume and
     /// drop, which the driver core serialises.
@@ -147,6 +142,30 @@ struct Line<R: RemapOps> {
 }
 
 impl<R: RemapOps> Line<R> {
+    /// Runs `f` on each entry linked into the list.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds [`MsiRemap::loads`]' lock, or an SRCU read side of
+    /// `srcu`: either way the entries it sees stay valid until it is done.
+    unsafe fn for_each_entry(&self, mut f: impl FnMut(&Entry<R>)) {
+        let head = self.list.get();
+        // The volatile reads are `list_for_each_entry_rcu`'s `READ_ONCE`:
+        // the writers publish with `list_add_tail_rcu`.
+        // SAFETY: `head` is an initialised list head (type invariant).
+        let mut pos = unsafe { ptr::read_volatile(&raw const (*head).next) };
+        while pos != head {
+            // SAFETY: `pos` is the node of a linked entry, valid for the
+            // walk (the caller's guarantee).
+            let entry = unsafe {
+                &*kernel::container_of!(pos.cast::<Opaque<bindings::list_head>>(), Entry<R>, node)
+            };
+            f(entry);
+            // SAFETY: As above: `pos` is a valid, linked node.
+            pos = unsafe { ptr::read_volatile(&raw const (*pos).next) };
+        }
+    }
+
     fn cookie(&self) -> *mut c_void {
         ptr::from_ref(self).cast_mut().cast::<c_void>()
     }
@@ -191,6 +210,8 @@ impl<R: RemapOps> Line<R> {
 /// the file (it removes the file first when dropped).
 struct View {
     remap: NonNull<c_void>,
+    /// `MsiRemap::show` of `remap`'s type, whose `# Safety` asks for a live
+    /// `MsiRemap` of that type: `remap` (type invariant).
     show: unsafe fn(NonNull<c_void>, &mut fmt::Formatter<'_>) -> fmt::Result,
 }
 
@@ -222,7 +243,7 @@ pub(crate) struct MsiRemap<R: RemapOps> {
     /// Child interrupts per vector. The lock also serialises the writers of
     /// the demux lists.
     #[pin]
-    loads: RawSpinLockIrqSave<KVec<u32>>,
+    loads: RawSpinLockIrq<KVec<u32>>,
     lines: KVec<Pin<KBox<Line<R>>>>,
     #[pin]
     chip: Opaque<bindings::irq_chip>,
@@ -312,11 +333,11 @@ impl<R: RemapOps> MsiRemap<R> {
                 ops,
                 // INVARIANT: a reference was taken above.
                 pdev: NonNull::new(raw_pdev).ok_or(EINVAL)?,
-                loads <- new_raw_spinlock_irqsave!(loads, "vmd_rs_msi_lists"),
+                loads <- new_raw_spinlock_irq!(loads, "vmd_rs_msi_lists"),
                 lines: KVec::new(),
-                chip: Opaque::zeroed(),
-                domain_ops: Opaque::zeroed(),
-                parent_ops: Opaque::zeroed(),
+                chip: Opaque::new(Self::chip()),
+                domain_ops: Opaque::new(Self::domain_ops()),
+                parent_ops: Opaque::new(Self::parent_ops()),
                 domain: ptr::null_mut(),
                 irq_name: config.irq_name,
                 debugfs: None,
@@ -333,6 +354,37 @@ impl<R: RemapOps> MsiRemap<R> {
         // SAFETY: `create` does not move `*this`.
         unsafe { this.as_mut().get_unchecked_mut().create(n, &config) }?;
         Ok(this)
+    }
+
+    /// The chip of our level: it composes the message the children write.
+    fn chip() -> bindings::irq_chip {
+        bindings::irq_chip {
+            name: c"VMD-MSI".as_char_ptr(),
+            irq_compose_msi_msg: Some(Self::compose_msi_msg),
+            ..Default::default()
+        }
+    }
+
+    /// The domain's callbacks.
+    fn domain_ops() -> bindings::irq_domain_ops {
+        bindings::irq_domain_ops {
+            alloc: Some(Self::domain_alloc),
+            free: Some(Self::domain_free),
+            ..Default::default()
+        }
+    }
+
+    /// What the per-device MSI domains below ours get.
+    fn parent_ops() -> ext::msi_parent_ops {
+        ext::msi_parent_ops {
+            supported_flags: ext::MSI_GENERIC_FLAGS_MASK | ext::MSI_FLAG_PCI_MSIX,
+            required_flags: ext::MSI_FLAG_USE_DEF_DOM_OPS | ext::MSI_FLAG_NO_AFFINITY,
+            bus_select_token: bindings::irq_domain_bus_token_DOMAIN_BUS_VMD_MSI,
+            bus_select_mask: MATCH_PCI_MSI,
+            prefix: c"VMD-".as_char_ptr(),
+            init_dev_msi_info: Some(Self::init_dev_msi_info),
+            ..Default::default()
+        }
     }
 
     /// Registers the vector handlers and creates the domain.
@@ -353,8 +405,8 @@ impl<R: RemapOps> MsiRemap<R> {
                     }),
                     index: index as usize,
                     virq,
-                    count: AtomicU64::new(0),
                     registered: AtomicBool::new(false),
+                    // INVARIANT: `this` owns the line from the push below on.
                     remap: this,
                     _pin: PhantomPinned,
                 }? Error),
@@ -364,24 +416,8 @@ impl<R: RemapOps> MsiRemap<R> {
             self.lines[self.lines.len() - 1].request(config.irq_name)?;
         }
 
-        let chip = self.chip.get();
         let domain_ops = self.domain_ops.get();
         let parent_ops = self.parent_ops.get();
-        // SAFETY: The three are ours, pinned and zeroed; nothing reads them
-        // before the domain is created below.
-        unsafe {
-            (*chip).name = c"VMD-MSI".as_char_ptr();
-            (*chip).irq_compose_msi_msg = Some(Self::compose_msi_msg);
-            (*domain_ops).alloc = Some(Self::domain_alloc);
-            (*domain_ops).free = Some(Self::domain_free);
-            (*parent_ops).supported_flags = ext::MSI_GENERIC_FLAGS_MASK | ext::MSI_FLAG_PCI_MSIX;
-            (*parent_ops).required_flags =
-                ext::MSI_FLAG_USE_DEF_DOM_OPS | ext::MSI_FLAG_NO_AFFINITY;
-            (*parent_ops).bus_select_token = bindings::irq_domain_bus_token_DOMAIN_BUS_VMD_MSI;
-            (*parent_ops).bus_select_mask = MATCH_PCI_MSI;
-            (*parent_ops).prefix = c"VMD-".as_char_ptr();
-            (*parent_ops).init_dev_msi_info = Some(Self::init_dev_msi_info);
-        }
 
         // SAFETY: Plain call; the name is copied. Named with the PCI domain,
         // known by now: one name per instance.
@@ -417,6 +453,7 @@ impl<R: RemapOps> MsiRemap<R> {
         self.domain = domain;
 
         if let Some(dir) = config.debugfs {
+            // INVARIANT: `self` removes the file first when dropped.
             let view = View {
                 remap: NonNull::from(&*self).cast(),
                 show: Self::show,
@@ -429,7 +466,9 @@ impl<R: RemapOps> MsiRemap<R> {
         Ok(())
     }
 
-    /// Writes each vector's interrupt count and children.
+    /// Writes each vector's IRQ and the child IRQs on it. How often they
+    /// fired is the IRQ core's to count: the vectors' counts are in
+    /// /proc/interrupts; the children's handlers run untracked.
     ///
     /// # Safety
     ///
@@ -442,7 +481,7 @@ impl<R: RemapOps> MsiRemap<R> {
         };
         // The lists may change between the two locks: leave room.
         let total = loads.iter().map(|l| *l as usize).sum::<usize>() + 8;
-        let mut children: KVec<(usize, u32, u64)> = match KVec::with_capacity(total, GFP_KERNEL) {
+        let mut children: KVec<(usize, u32)> = match KVec::with_capacity(total, GFP_KERNEL) {
             Ok(v) => v,
             Err(_) => return writeln!(f, "out of memory"),
         };
@@ -450,37 +489,22 @@ impl<R: RemapOps> MsiRemap<R> {
             // The list writers hold this lock: the lists are stable under it.
             let _guard = this.loads.lock();
             for line in this.lines.iter() {
-                let head = line.list.get();
-                // SAFETY: `head` is an initialised list whose entries are
-                // valid while linked; linking needs the lock we hold.
-                unsafe {
-                    let mut pos = (*head).next;
-                    while pos != head {
-                        let entry = &*kernel::container_of!(
-                            pos.cast::<Opaque<bindings::list_head>>(),
-                            Entry<R>,
-                            node
-                        );
-                        let item = (line.index, entry.virq, entry.count.load(Ordering::Relaxed));
-                        if children.push_within_capacity(item).is_err() {
-                            break;
-                        }
-                        pos = (*pos).next;
-                    }
-                }
+                // Past the capacity the rest is left out.
+                let mut add = |entry: &Entry<R>| {
+                    let _ = children.push_within_capacity((line.index, entry.virq));
+                };
+                // SAFETY: We hold the lock the list writers take.
+                unsafe { line.for_each_entry(&mut add) };
             }
         }
         for line in this.lines.iter() {
             write!(
                 f,
-                "vector {}: irq {}, {} interrupts, {} child irqs:",
-                line.index,
-                line.virq,
-                line.count.load(Ordering::Relaxed),
-                loads[line.index]
+                "vector {}: irq {}, {} child irqs:",
+                line.index, line.virq, loads[line.index]
             )?;
-            for (_, virq, count) in children.iter().filter(|c| c.0 == line.index) {
-                write!(f, " {virq} ({count})")?;
+            for (_, virq) in children.iter().filter(|c| c.0 == line.index) {
+                write!(f, " {virq}")?;
             }
             writeln!(f)?;
         }
@@ -540,29 +564,18 @@ impl<R: RemapOps> MsiRemap<R> {
         let line = unsafe { &*cookie.cast::<Line<R>>() };
         // SAFETY: The owner outlives its lines' handlers.
         let remap = unsafe { line.remap.as_ref() };
-        line.count.fetch_add(1, Ordering::Relaxed);
         let _guard = line.srcu.read_lock();
-        let head = line.list.get();
-        // SAFETY: `head` is an initialised list; entries stay valid while
-        // this SRCU read side lasts (`domain_free` waits for it).
-        unsafe {
-            // The volatile reads are `list_for_each_entry_rcu`'s `READ_ONCE`:
-            // the writers publish with `list_add_tail_rcu`.
-            let mut pos = ptr::read_volatile(&raw const (*head).next);
-            while pos != head {
-                let entry = &*kernel::container_of!(
-                    pos.cast::<Opaque<bindings::list_head>>(),
-                    Entry<R>,
-                    node
-                );
-                if let Some(child) = &entry.flush {
-                    remap.ops.flush(child);
-                }
-                entry.count.fetch_add(1, Ordering::Relaxed);
-                bindings::generic_handle_irq(entry.virq);
-                pos = ptr::read_volatile(&raw const (*pos).next);
+        let handle = |entry: &Entry<R>| {
+            if let Some(child) = &entry.flush {
+                remap.ops.flush(child);
             }
-        }
+            // SAFETY: `entry.virq` is an interrupt of our domain, allocated
+            // for as long as its entry lives.
+            unsafe { bindings::generic_handle_irq(entry.virq) };
+        };
+        // SAFETY: We are in an SRCU read side of the line, which
+        // `domain_free` waits for before it frees an entry.
+        unsafe { line.for_each_entry(handle) };
         bindings::irqreturn::IRQ_HANDLED
     }
 
@@ -578,15 +591,13 @@ impl<R: RemapOps> MsiRemap<R> {
         nr_irqs: c_uint,
         arg: *mut c_void,
     ) -> c_int {
-        // SAFETY: `host_data` is the `MsiRemap` the domain was created on;
-        // the MSI core passes the alloc info of a PCI child's descriptor.
-        let (this, pdev) = unsafe {
-            let info = arg.cast::<bindings::msi_alloc_info_t>();
-            (
-                &*(*domain).host_data.cast::<Self>(),
-                ext::vmd_rs_msi_desc_to_pci_dev((*info).desc),
-            )
-        };
+        // SAFETY: `domain` is ours (the caller's guarantee): its `host_data`
+        // is the `MsiRemap` it was created on, which outlives it.
+        let this = unsafe { &*(*domain).host_data.cast::<Self>() };
+        let info = arg.cast::<bindings::msi_alloc_info_t>();
+        // SAFETY: The MSI core passes the alloc info of a PCI child's MSI
+        // descriptor (the caller's guarantee).
+        let pdev = unsafe { ext::vmd_rs_msi_desc_to_pci_dev((*info).desc) };
         // SAFETY: `pdev` is the valid child device allocating interrupts.
         let child = unsafe {
             Child {
@@ -612,7 +623,6 @@ impl<R: RemapOps> MsiRemap<R> {
                     virq: virq + i,
                     enabled: AtomicBool::new(false),
                     flush: this.ops.flushes().then_some(child),
-                    count: AtomicU64::new(0),
                 },
                 GFP_KERNEL,
             );
@@ -623,11 +633,12 @@ impl<R: RemapOps> MsiRemap<R> {
                 return ENOMEM.to_errno();
             };
             let entry = KBox::into_raw(entry);
-            // SAFETY: `entry` is valid; its node is initialised before it can
-            // be linked (in `irq_startup`, after this returns). The chip,
+            // SAFETY: `entry` is valid and ours; its node is initialised
+            // before it can be linked (in `irq_startup`, after this returns).
+            unsafe { ext::vmd_rs_init_list_head((*entry).node.get()) };
+            // SAFETY: `virq + i` is being allocated in our domain; the chip,
             // entry and handler data live as long as the interrupt.
             unsafe {
-                ext::vmd_rs_init_list_head((*entry).node.get());
                 bindings::irq_domain_set_info(
                     domain,
                     virq + i,
@@ -669,18 +680,18 @@ impl<R: RemapOps> MsiRemap<R> {
             }
             // SAFETY: `entry` came from `KBox::into_raw` in `domain_alloc`.
             let line = unsafe { (*entry).line.as_ref() };
-            // SAFETY: `entry` is valid. Normally shut down (unlinked) already;
-            // make sure.
+            // SAFETY: `entry` is a valid entry of this domain (see above).
+            // Normally shut down (unlinked) already; make sure.
             unsafe { this.unlink(&*entry) };
             // No demux reader may still be looking at the entry.
             line.srcu.synchronize();
             this.loads.lock()[line.index] -= 1;
-            // SAFETY: Nothing refers to the entry any more; the irq data
-            // forgets it.
-            unsafe {
-                bindings::irq_domain_reset_irq_data(data);
-                drop(KBox::from_raw(entry));
-            }
+            // SAFETY: `data` is valid (see above); the irq core is done with
+            // it.
+            unsafe { bindings::irq_domain_reset_irq_data(data) };
+            // SAFETY: `entry` came from `KBox::into_raw` in `domain_alloc`,
+            // and nothing refers to it any more.
+            drop(unsafe { KBox::from_raw(entry) });
         }
     }
 
@@ -696,16 +707,11 @@ impl<R: RemapOps> MsiRemap<R> {
     ) {
         // SAFETY: Our interrupts' chip data is their entry.
         let line = unsafe { (*(*data).chip_data.cast::<Entry<R>>()).line.as_ref() };
-        let msg = msg.cast::<ext::msi_msg>();
-        // SAFETY: `msg` is a valid `struct msi_msg` (the kernel crate's
-        // binding of it is opaque; this one is the same C type).
-        unsafe {
-            msg.write(ext::msi_msg::default());
-            // `address_lo`: the x86 MSI base, the vector as destination ID.
-            (*msg).__bindgen_anon_1.bindgen_union_field =
-                (bindings::X86_MSI_BASE_ADDRESS_LOW << 20) | ((line.index as u32 & 0xff) << 12);
-            (*msg).__bindgen_anon_2.bindgen_union_field = bindings::X86_MSI_BASE_ADDRESS_HIGH;
-        }
+        // `address_lo`: the x86 MSI base, the vector as destination ID.
+        let address_lo =
+            (bindings::X86_MSI_BASE_ADDRESS_LOW << 20) | ((line.index as u32 & 0xff) << 12);
+        // SAFETY: `msg` is valid for writes (the caller's guarantee).
+        unsafe { ext::vmd_rs_msi_msg_set(msg, address_lo, bindings::X86_MSI_BASE_ADDRESS_HIGH, 0) };
     }
 
     /// `msi_parent_ops.init_dev_msi_info`: the per-device MSI chip links an
@@ -724,9 +730,11 @@ impl<R: RemapOps> MsiRemap<R> {
         if !unsafe { ext::msi_lib_init_dev_msi_info(dev, domain, real_parent, info) } {
             return false;
         }
-        // SAFETY: `info->chip` is the per-device chip template being set up.
+        // SAFETY: `info` is valid (the caller's guarantee).
+        let chip = unsafe { (*info).chip };
+        // SAFETY: `chip` is the per-device chip template being set up, ours
+        // to fill in before the MSI core creates the domain with it.
         unsafe {
-            let chip = (*info).chip;
             (*chip).irq_startup = Some(Self::irq_startup);
             (*chip).irq_shutdown = Some(Self::irq_disable);
             (*chip).irq_enable = Some(Self::irq_enable);
@@ -741,23 +749,23 @@ impl<R: RemapOps> MsiRemap<R> {
     ///
     /// `data` is a per-device MSI interrupt whose parent is ours.
     unsafe fn entry_of<'a>(data: *mut bindings::irq_data) -> (&'a Self, &'a Entry<R>) {
-        // SAFETY: The caller's guarantee; entries and lines outlive their
-        // interrupts, the domain outlives both.
-        unsafe {
-            let entry = &*(*(*data).parent_data).chip_data.cast::<Entry<R>>();
-            (entry.line.as_ref().remap.as_ref(), entry)
-        }
+        // SAFETY: `data`'s parent is an interrupt of ours (the caller's
+        // guarantee), whose chip data is its entry, alive while it is.
+        let entry = unsafe { &*(*(*data).parent_data).chip_data.cast::<Entry<R>>() };
+        // SAFETY: A line outlives its entries, the line's owner its lines.
+        let this = unsafe { entry.line.as_ref().remap.as_ref() };
+        (this, entry)
     }
 
     /// Links `entry` into its vector's list.
     fn link(&self, entry: &Entry<R>) {
         let _guard = self.loads.lock();
         if !entry.enabled.load(Ordering::Relaxed) {
+            // SAFETY: A line outlives its entries.
+            let list = unsafe { entry.line.as_ref() }.list.get();
             // SAFETY: The node is initialised and unlinked, the list head
             // valid; writers are serialised by the lock.
-            unsafe {
-                ext::vmd_rs_list_add_tail_rcu(entry.node.get(), entry.line.as_ref().list.get())
-            };
+            unsafe { ext::vmd_rs_list_add_tail_rcu(entry.node.get(), list) };
             entry.enabled.store(true, Ordering::Relaxed);
         }
     }
@@ -786,11 +794,12 @@ impl<R: RemapOps> MsiRemap<R> {
         // SAFETY: The irq core calls this on a per-device interrupt of ours.
         let (this, entry) = unsafe { Self::entry_of(data) };
         this.link(entry);
-        // SAFETY: `data` is valid, its chip the MSI library's.
-        unsafe {
-            if let Some(unmask) = (*(*data).chip).irq_unmask {
-                unmask(data);
-            }
+        // SAFETY: `data` is valid for the call; its chip is the MSI
+        // library's, set up by `init_dev_msi_info`.
+        let unmask = unsafe { (*(*data).chip).irq_unmask };
+        if let Some(unmask) = unmask {
+            // SAFETY: The chip's own callback, on an interrupt of the chip.
+            unsafe { unmask(data) };
         }
     }
 
@@ -811,14 +820,16 @@ impl<R: RemapOps> MsiRemap<R> {
     ///
     /// As for [`Self::irq_enable`].
     unsafe extern "C" fn irq_disable(data: *mut bindings::irq_data) {
-        // SAFETY: As for `irq_enable`.
-        unsafe {
-            if let Some(mask) = (*(*data).chip).irq_mask {
-                mask(data);
-            }
-            let (this, entry) = Self::entry_of(data);
-            this.unlink(entry);
+        // SAFETY: As in `irq_enable`: `data` and its chip are valid.
+        let mask = unsafe { (*(*data).chip).irq_mask };
+        if let Some(mask) = mask {
+            // SAFETY: The chip's own callback, on an interrupt of the chip.
+            unsafe { mask(data) };
         }
+        // SAFETY: The irq core calls this on a per-device interrupt of ours.
+        let (this, entry) = unsafe { Self::entry_of(data) };
+        // SAFETY: `entry_of` gave an entry of `this`.
+        unsafe { this.unlink(entry) };
     }
 }
 
@@ -829,14 +840,15 @@ impl<R: RemapOps> PinnedDrop for MsiRemap<R> {
         let this = unsafe { self.get_unchecked_mut() };
         // Nobody may read `self` through debugfs from here on.
         this.debugfs = None;
-        // SAFETY: The domain is ours and its children's interrupts are gone
-        // (the bus using it was removed first).
-        unsafe {
-            if !this.domain.is_null() {
-                let fwnode = (*this.domain).fwnode;
-                bindings::irq_domain_remove(this.domain);
-                bindings::irq_domain_free_fwnode(fwnode);
-            }
+        if !this.domain.is_null() {
+            // SAFETY: The domain is ours and valid (type invariant).
+            let fwnode = unsafe { (*this.domain).fwnode };
+            // SAFETY: Its children's interrupts are gone (the bus using it
+            // was removed first).
+            unsafe { bindings::irq_domain_remove(this.domain) };
+            // SAFETY: `create` allocated the fwnode; the domain using it is
+            // gone.
+            unsafe { bindings::irq_domain_free_fwnode(fwnode) };
         }
         // Handlers go (waiting for running ones) before their lines and
         // SRCU structs (H1).
@@ -844,11 +856,10 @@ impl<R: RemapOps> PinnedDrop for MsiRemap<R> {
             line.free();
         }
         this.lines.clear();
-        // SAFETY: No handler is left on the vectors; the reference was taken
-        // in `new`.
-        unsafe {
-            bindings::pci_free_irq_vectors(this.pdev.as_ptr());
-            bindings::pci_dev_put(this.pdev.as_ptr());
-        }
+        // SAFETY: `new` allocated the vectors, and no handler is left on
+        // them.
+        unsafe { bindings::pci_free_irq_vectors(this.pdev.as_ptr()) };
+        // SAFETY: Gives back the reference `new` took (type invariant).
+        unsafe { bindings::pci_dev_put(this.pdev.as_ptr()) };
     }
 }

@@ -55,13 +55,12 @@ unsafe extern "C" fn set_word(val: *const c_char, kp: *const bindings::kernel_pa
     if val.is_null() {
         return EINVAL.to_errno();
     }
-    // SAFETY: The caller's guarantees.
-    let (val, param) = unsafe {
-        (
-            CStr::from_char_ptr(val),
-            &*(*kp).__bindgen_anon_1.arg.cast::<WordParam>(),
-        )
-    };
+    // SAFETY: `val` is a NUL-terminated string, not null (checked above),
+    // valid for the call (the caller's guarantee).
+    let val = unsafe { CStr::from_char_ptr(val) };
+    // SAFETY: `kp` is registered by `module_word_param!`: its `arg` is a
+    // `WordParam` (the caller's guarantee).
+    let param = unsafe { &*(*kp).__bindgen_anon_1.arg.cast::<WordParam>() };
     match param.words.iter().position(|w| *w == val) {
         Some(i) => {
             param.value.store(i, Ordering::Relaxed);

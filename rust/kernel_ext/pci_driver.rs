@@ -138,13 +138,17 @@ impl<T: PmDriver> Adapter<T> {
     }
 
     extern "C" fn suspend_callback(dev: *mut bindings::device) -> c_int {
-        // SAFETY: The PM core calls the driver's PM ops on a device bound to
-        // it, a PCI device, under its device lock.
-        from_result(|| unsafe { Self::with_data(Self::pci_dev_of(dev), T::suspend) }.map(|()| 0))
+        // SAFETY: The PM core calls a PCI driver's PM ops on PCI devices.
+        let pdev = unsafe { Self::pci_dev_of(dev) };
+        // SAFETY: It calls them on a device bound to the driver, under its
+        // device lock.
+        from_result(|| unsafe { Self::with_data(pdev, T::suspend) }.map(|()| 0))
     }
 
     extern "C" fn resume_callback(dev: *mut bindings::device) -> c_int {
-        // SAFETY: As for `suspend_callback`.
-        from_result(|| unsafe { Self::with_data(Self::pci_dev_of(dev), T::resume) }.map(|()| 0))
+        // SAFETY: As in `suspend_callback`: `dev` is a PCI device's.
+        let pdev = unsafe { Self::pci_dev_of(dev) };
+        // SAFETY: As in `suspend_callback`: bound to us, locked.
+        from_result(|| unsafe { Self::with_data(pdev, T::resume) }.map(|()| 0))
     }
 }

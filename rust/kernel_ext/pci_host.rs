@@ -16,10 +16,6 @@ use core::{
         self,
         NonNull, //
     },
-    sync::atomic::{
-        AtomicPtr,
-        Ordering, //
-    },
 };
 
 use kernel::{
@@ -48,6 +44,8 @@ use crate::kernel_ext::{
         RemapOps, //
     },
 };
+
+use acpi_hook::AcpiHook;
 
 /// `PCIBIOS_DEVICE_NOT_FOUND`, what an accessor returns for an address
 /// outside the bus.
@@ -102,11 +100,10 @@ impl Drop for EnabledDevice<'_> {
         let raw = ptr::from_ref(self.pdev)
             .cast::<bindings::pci_dev>()
             .cast_mut();
-        // SAFETY: The device is valid and was enabled in `new`, once.
-        unsafe {
-            bindings::pci_clear_master(raw);
-            bindings::pci_disable_device(raw);
-        }
+        // SAFETY: The device is valid: `self` borrows it.
+        unsafe { bindings::pci_clear_master(raw) };
+        // SAFETY: As above; `new` enabled it, once.
+        unsafe { bindings::pci_disable_device(raw) };
     }
 }
 
@@ -133,8 +130,103 @@ pub(crate) fn xen_domain() -> bool {
     unsafe { ext::vmd_rs_xen_domain() }
 }
 
-/// The `pci_ops` of the root bus whose scan holds the ACPI companion hook.
-static ACPI_HOOK_OPS: AtomicPtr<bindings::pci_ops> = AtomicPtr::new(ptr::null_mut());
+/// The ACPI companion lookup hook of linux/pci-acpi.h, which declares it
+/// with CONFIG_ACPI only; every use of it and of the ACPI calls its lookup
+/// makes is in here.
+#[cfg(CONFIG_ACPI)]
+mod acpi_hook {
+    use core::{
+        ptr,
+        sync::atomic::{
+            AtomicPtr,
+            Ordering, //
+        },
+    };
+
+    use kernel::bindings;
+
+    use crate::kernel_ext::bindings as ext;
+
+    /// The `pci_ops` of the root bus whose scan holds the hook.
+    static OPS: AtomicPtr<bindings::pci_ops> = AtomicPtr::new(ptr::null_mut());
+
+    /// The hook, held for the scan of one root bus and released when
+    /// dropped: only its holder may clear it.
+    pub(super) struct AcpiHook(());
+
+    impl AcpiHook {
+        /// Takes the hook for the root bus whose accessors are `ops`;
+        /// [`None`] if another scan holds it (it is global and exclusive).
+        pub(super) fn take(ops: *mut bindings::pci_ops) -> Option<Self> {
+            // SAFETY: `companion` is a valid hook for as long as it is set,
+            // and it is cleared only by the `AcpiHook` made below.
+            if unsafe { ext::pci_acpi_set_companion_lookup_hook(Some(companion)) } != 0 {
+                return None;
+            }
+            OPS.store(ops, Ordering::Release);
+            Some(Self(()))
+        }
+    }
+
+    impl Drop for AcpiHook {
+        fn drop(&mut self) {
+            // SAFETY: `self` stands for the hook `take` set: it is ours to
+            // clear (which waits for running lookups).
+            unsafe { ext::pci_acpi_clear_companion_lookup_hook() };
+            OPS.store(ptr::null_mut(), Ordering::Release);
+        }
+    }
+
+    /// The ACPI companion of a device below the root bus holding the hook:
+    /// the parent device's companion's child at (relative bus << 24 | devfn
+    /// << 16 | 0x8000ffff), as firmware names them; none beyond bus 31.
+    ///
+    /// # Safety
+    ///
+    /// `pdev` is a valid PCI device being added (the ACPI core's contract).
+    unsafe extern "C" fn companion(pdev: *mut bindings::pci_dev) -> *mut bindings::acpi_device {
+        // SAFETY: `pdev` is valid for the call (the caller's guarantee), and
+        // so is the bus it is on.
+        let (bus, devfn) = unsafe { ((*pdev).bus, (*pdev).devfn) };
+        // Ours if it is the bus being scanned with the hook.
+        // SAFETY: As above: `bus` is valid.
+        if !ptr::eq(unsafe { (*bus).ops }, OPS.load(Ordering::Acquire)) {
+            return ptr::null_mut();
+        }
+        // SAFETY: `bus` is valid, and so (being ours) are its host bridge,
+        // the bridge's root bus and parent device while the device is added.
+        let (number, root_number, parent) = unsafe {
+            let bridge = bindings::pci_find_host_bridge(bus);
+            ((*bus).number, (*(*bridge).bus).number, (*bridge).dev.parent)
+        };
+        let busnr = u32::from(number).wrapping_sub(root_number.into());
+        if busnr > 31 {
+            return ptr::null_mut();
+        }
+        let addr = busnr << 24 | devfn << 16 | 0x8000_ffff;
+        // SAFETY: `parent`, the VMD's device, is valid (see above); its
+        // companion is an ACPI device or null, which the lookup accepts.
+        unsafe {
+            bindings::acpi_find_child_device(ext::vmd_rs_acpi_companion(parent), addr.into(), false)
+        }
+    }
+}
+
+/// Without CONFIG_ACPI there is no hook, and no firmware companion to find.
+#[cfg(not(CONFIG_ACPI))]
+mod acpi_hook {
+    use kernel::bindings;
+
+    /// Never held: there is nothing to hold.
+    pub(super) enum AcpiHook {}
+
+    impl AcpiHook {
+        /// [`None`], always.
+        pub(super) fn take(_ops: *mut bindings::pci_ops) -> Option<Self> {
+            None
+        }
+    }
+}
 
 /// `PCIE_LINK_STATE_ALL`: BIT(0) to BIT(7) of linux/pci.h, every ASPM
 /// state and clock PM (a macro bindgen does not evaluate).
@@ -239,7 +331,8 @@ pub(crate) struct RootBusConfig {
     /// Give the bus the same native-control grants (_OSC) as the parent's.
     pub(crate) copy_host_bridge_flags: bool,
     /// Look up the devices' ACPI companions under the parent's while they
-    /// are scanned and added (firmware may describe them there).
+    /// are scanned and added (firmware may describe them there); without
+    /// CONFIG_ACPI there are none.
     pub(crate) acpi_companions: bool,
     /// Name of the parent device's sysfs link to the root bus.
     pub(crate) link_name: &'static CStr,
@@ -340,69 +433,112 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
         let raw = self.raw.get();
         let pdev = self.pdev.as_ptr();
 
-        // SAFETY: `raw` is valid for writes (it is ours, zeroed, pinned), and
-        // `pdev` is a valid `struct pci_dev` by the type invariant.
-        unsafe {
-            (*raw).ops.read = Some(Self::read_cb);
-            (*raw).ops.write = Some(Self::write_cb);
-            (*raw).sysdata.vmd_dev = pdev;
-            (*raw).sysdata.node = ext::vmd_rs_pcibus_to_node((*pdev).bus);
-
-            let res = &mut (*raw).resources;
-            res[0].name = c"VMD CFGBAR".as_char_ptr();
-            res[0].start = config.buses.0.into();
-            res[0].end = config.buses.1.into();
-            res[0].flags = (bindings::IORESOURCE_BUS | bindings::IORESOURCE_PCI_FIXED) as c_ulong;
-            for (i, w) in config.windows.iter().enumerate() {
-                let bar = &mut (*pdev).resource[w.bar];
-                let r = &mut res[i + 1];
-                r.name = w.name.as_char_ptr();
-                r.start = w.start;
-                r.end = bar.end;
-                // A window below 4 GiB takes 32-bit BARs: not a 64-bit one.
-                r.flags = bar.flags & !(bindings::IORESOURCE_SIZEALIGN as c_ulong);
-                if bar.end >> 32 == 0 {
-                    r.flags &= !(bindings::IORESOURCE_MEM_64 as c_ulong);
-                }
-                r.parent = bar;
+        // SAFETY: `pdev` is valid (type invariant), and so is its bus.
+        let node = unsafe { ext::vmd_rs_pcibus_to_node((*pdev).bus) };
+        let mut resources = [bindings::resource {
+            name: c"VMD CFGBAR".as_char_ptr(),
+            start: config.buses.0.into(),
+            end: config.buses.1.into(),
+            flags: (bindings::IORESOURCE_BUS | bindings::IORESOURCE_PCI_FIXED) as c_ulong,
+            ..Default::default()
+        }; 3];
+        for (i, w) in config.windows.iter().enumerate() {
+            // SAFETY: `pdev` is valid (type invariant): only the address of
+            // one of its resources is taken.
+            let bar = unsafe { &raw mut (*pdev).resource[w.bar] };
+            // SAFETY: As above: `bar` is valid for reads.
+            let (end, bar_flags) = unsafe { ((*bar).end, (*bar).flags) };
+            let mut flags = bar_flags & !(bindings::IORESOURCE_SIZEALIGN as c_ulong);
+            // A window below 4 GiB takes 32-bit BARs: not a 64-bit one.
+            if end >> 32 == 0 {
+                flags &= !(bindings::IORESOURCE_MEM_64 as c_ulong);
             }
+            resources[i + 1] = bindings::resource {
+                name: w.name.as_char_ptr(),
+                start: w.start,
+                end,
+                flags,
+                parent: bar,
+                ..Default::default()
+            };
         }
-
-        // SAFETY: `raw` is valid for writes.
-        unsafe { (*raw).sysdata.domain = self.domain.get() };
+        let value = Raw {
+            sysdata: bindings::pci_sysdata {
+                domain: self.domain.get(),
+                node,
+                vmd_dev: pdev,
+                ..Default::default()
+            },
+            ops: bindings::pci_ops {
+                read: Some(Self::read_cb),
+                write: Some(Self::write_cb),
+                ..Default::default()
+            },
+            resources,
+        };
+        // INVARIANT: `raw.sysdata.domain` is `domain`'s number.
+        // SAFETY: `raw` is ours, pinned and valid for writes; nothing points
+        // into it yet.
+        unsafe { raw.write(value) };
+        // SAFETY: As above: only field addresses are taken.
+        let (res, ops, sysdata) = unsafe {
+            (
+                (&raw mut (*raw).resources).cast::<bindings::resource>(),
+                &raw mut (*raw).ops,
+                &raw mut (*raw).sysdata,
+            )
+        };
 
         let mut list = bindings::list_head::default();
-        // SAFETY: `list` is a valid `list_head`; the resources live in the
-        // pinned `raw` as long as the bus (they are its windows).
+        // SAFETY: `list` is valid for writes.
+        unsafe { ext::vmd_rs_init_list_head(&mut list) };
+        // SAFETY: `list` is an initialised list; the resources live in the
+        // pinned `raw` as long as the bus (they become its windows).
+        unsafe {
+            bindings::pci_add_resource(&mut list, res);
+            bindings::pci_add_resource_offset(
+                &mut list,
+                res.wrapping_add(1),
+                config.windows[0].offset,
+            );
+            bindings::pci_add_resource_offset(
+                &mut list,
+                res.wrapping_add(2),
+                config.windows[1].offset,
+            );
+        }
+        // SAFETY: `pdev` is valid (type invariant); the accessors and sysdata
+        // live in the pinned `raw` until `Drop` has removed the bus.
         let bus = unsafe {
-            ext::vmd_rs_init_list_head(&mut list);
-            let res = &mut (*raw).resources;
-            bindings::pci_add_resource(&mut list, &mut res[0]);
-            bindings::pci_add_resource_offset(&mut list, &mut res[1], config.windows[0].offset);
-            bindings::pci_add_resource_offset(&mut list, &mut res[2], config.windows[1].offset);
             bindings::pci_create_root_bus(
                 &raw mut (*pdev).dev,
                 config.buses.0.into(),
-                &mut (*raw).ops,
-                (&raw mut (*raw).sysdata).cast::<c_void>(),
+                ops,
+                sysdata.cast::<c_void>(),
                 &mut list,
             )
         };
         if bus.is_null() {
-            // SAFETY: The list holds what was added above.
+            // SAFETY: The list holds what was added above, and nothing else
+            // took it.
             unsafe { bindings::pci_free_resource_list(&mut list) };
             return Err(ENODEV);
         }
         // INVARIANT: `bus` is the root bus created on `raw`.
         self.bus = bus;
 
-        // SAFETY: `bus` and `pdev` are valid; the host bridge of a root bus
-        // is `bus->bridge`, embedded in a `struct pci_host_bridge`.
-        unsafe {
-            if config.copy_host_bridge_flags {
-                // Only what the OS may control on the physical bus above.
-                let from = bindings::pci_find_host_bridge((*pdev).bus);
-                let to = kernel::container_of!((*bus).bridge, bindings::pci_host_bridge, dev);
+        if config.copy_host_bridge_flags {
+            // SAFETY: `pdev` is valid, and so is its bus, which has a host
+            // bridge.
+            let from = unsafe { bindings::pci_find_host_bridge((*pdev).bus) };
+            // SAFETY: `bus` is a valid root bus: its `bridge` is the `dev` of
+            // its `struct pci_host_bridge`.
+            let to =
+                unsafe { kernel::container_of!((*bus).bridge, bindings::pci_host_bridge, dev) };
+            // Only what the OS may control on the physical bus above.
+            // SAFETY: `from` and `to` are valid; `to` is ours, and nothing
+            // below it is scanned yet.
+            unsafe {
                 (*to).set_native_pcie_hotplug((*from).native_pcie_hotplug());
                 (*to).set_native_shpc_hotplug((*from).native_shpc_hotplug());
                 (*to).set_native_aer((*from).native_aer());
@@ -410,23 +546,30 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
                 (*to).set_native_ltr((*from).native_ltr());
                 (*to).set_native_dpc((*from).native_dpc());
             }
-            // Children's MSIs: remapped, or through the parent's domain.
-            let d = match &self.remap {
-                Some(remap) => remap.irq_domain(),
-                None => ext::vmd_rs_dev_get_msi_domain(&raw const (*pdev).dev),
-            };
-            ext::vmd_rs_dev_set_msi_domain(&raw mut (*bus).dev, d);
-            // The parent's BARs list the windows as their children.
-            for (i, w) in config.windows.iter().enumerate() {
-                (*pdev).resource[w.bar].child = &mut (*raw).resources[i + 1];
-            }
-            // Best effort, as the C driver: a missing link costs nothing else.
-            let _ = bindings::sysfs_create_link(
+        }
+        // Children's MSIs: remapped, or through the parent's domain.
+        let domain = match &self.remap {
+            Some(remap) => remap.irq_domain(),
+            // SAFETY: `pdev` is valid (type invariant).
+            None => unsafe { ext::vmd_rs_dev_get_msi_domain(&raw const (*pdev).dev) },
+        };
+        // SAFETY: `bus` is valid; the domain outlives it (type invariant).
+        unsafe { ext::vmd_rs_dev_set_msi_domain(&raw mut (*bus).dev, domain) };
+        // The parent's BARs list the windows as their children.
+        for (i, w) in config.windows.iter().enumerate() {
+            // SAFETY: `pdev` is valid; `Drop` unlinks the windows before they
+            // go.
+            unsafe { (*pdev).resource[w.bar].child = res.wrapping_add(i + 1) };
+        }
+        // Best effort, as the C driver: a missing link costs nothing else.
+        // SAFETY: `pdev` and `bus` are valid; `Drop` removes the link.
+        let _ = unsafe {
+            bindings::sysfs_create_link(
                 &raw mut (*pdev).dev.kobj,
                 &raw mut (*bus).dev.kobj,
                 self.link_name.as_char_ptr(),
-            );
-        }
+            )
+        };
         Ok(())
     }
 
@@ -455,95 +598,83 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
         after_assign: impl FnMut(&BusDevice<'_>),
     ) -> Result {
         let bus = self.bus;
-        // The hook is global and exclusive (one scan at a time has it): if
-        // another driver holds it, go without.
-        let hook = self.acpi_companions && {
-            // SAFETY: The hook is a valid function for as long as it is set.
-            unsafe { ext::pci_acpi_set_companion_lookup_hook(Some(Self::acpi_companion)) == 0 }
-        };
-        if hook {
-            // SAFETY: `raw` is initialised.
+        // Held to the end: scanning and adding the devices look companions
+        // up. If another driver holds the hook, go without.
+        let _hook = if self.acpi_companions {
+            // SAFETY: `raw` is ours and valid: only a field's address is
+            // taken.
             let ops = unsafe { &raw mut (*self.raw.get()).ops };
-            ACPI_HOOK_OPS.store(ops, Ordering::Release);
-        }
+            AcpiHook::take(ops)
+        } else {
+            None
+        };
+        // SAFETY: Takes a mutex we do not hold; released below.
+        unsafe { bindings::pci_lock_rescan_remove() };
         // SAFETY: `bus` is the valid root bus (type invariant); the rescan
-        // lock serialises with sysfs rescan and removal.
-        unsafe {
-            bindings::pci_lock_rescan_remove();
-            bindings::pci_scan_child_bus(bus);
-        }
+        // lock we hold serialises with sysfs rescan and removal.
+        unsafe { bindings::pci_scan_child_bus(bus) };
         between_scan_and_assign(&self.ops);
+        // A secondary bus reset below the first root port with devices
+        // resets the whole hierarchy (the root ports are not in firmware's
+        // view, so this is the driver's job).
         let mut reset = Ok(());
-        // SAFETY: As above. The child bus lists are stable under the lock.
-        unsafe {
-            // A secondary bus reset below the first root port with devices
-            // resets the whole hierarchy (the root ports are not in firmware's
-            // view, so this is the driver's job).
-            let head = &raw mut (*bus).children;
-            let mut pos = (*head).next;
-            while pos != head {
-                let child = kernel::container_of!(pos, bindings::pci_bus, node);
-                let devs = &raw mut (*child).devices;
-                if (*devs).next != devs {
-                    let dev = kernel::container_of!((*devs).next, bindings::pci_dev, bus_list);
-                    reset = to_result(bindings::pci_reset_bus(dev));
-                    break;
-                }
-                pos = (*pos).next;
+        let reset_first = |child: *mut bindings::pci_bus| {
+            // SAFETY: `child` is a valid bus: only a field's address is taken.
+            let devs = unsafe { &raw mut (*child).devices };
+            // SAFETY: `devs` is the bus's device list, valid and stable under
+            // the rescan lock.
+            let first = unsafe { (*devs).next };
+            if first == devs {
+                return true;
             }
-            bindings::pci_assign_unassigned_bus_resources(bus);
-        }
+            // SAFETY: `first` is the `bus_list` node of a device on the list.
+            let dev = unsafe { kernel::container_of!(first, bindings::pci_dev, bus_list) };
+            // SAFETY: `dev` is a valid, scanned device below our root bus.
+            reset = to_result(unsafe { bindings::pci_reset_bus(dev) });
+            false
+        };
+        // SAFETY: We hold the rescan lock.
+        unsafe { self.for_each_child_bus(reset_first) };
+        // SAFETY: As for the scan.
+        unsafe { bindings::pci_assign_unassigned_bus_resources(bus) };
         self.for_each_device(after_assign);
-        // SAFETY: As above.
-        unsafe {
-            let head = &raw mut (*bus).children;
-            // The root bus is not PCIe; its root ports are.
-            let mut pos = (*head).next;
-            while pos != head {
-                let child = kernel::container_of!(pos, bindings::pci_bus, node);
-                bindings::pcie_bus_configure_settings(child);
-                pos = (*pos).next;
-            }
-            // Drivers bind below here: pciehp takes the rescan lock itself.
-            bindings::pci_unlock_rescan_remove();
-            bindings::pci_bus_add_devices(bus);
-            if hook {
-                ext::pci_acpi_clear_companion_lookup_hook();
-                ACPI_HOOK_OPS.store(ptr::null_mut(), Ordering::Release);
-            }
-        }
+        // The root bus is not PCIe; its root ports are.
+        let configure = |child: *mut bindings::pci_bus| {
+            // SAFETY: `child` is a valid, scanned bus below our root bus.
+            unsafe { bindings::pcie_bus_configure_settings(child) };
+            true
+        };
+        // SAFETY: We hold the rescan lock.
+        unsafe { self.for_each_child_bus(configure) };
+        // Drivers bind below here: pciehp takes the rescan lock itself.
+        // SAFETY: Taken above.
+        unsafe { bindings::pci_unlock_rescan_remove() };
+        // SAFETY: `bus` is valid, its devices scanned and configured.
+        unsafe { bindings::pci_bus_add_devices(bus) };
         reset
     }
 
-    /// The ACPI companion of a device below a root bus of this type: the
-    /// parent device's companion's child at (relative bus << 24 | devfn <<
-    /// 16 | 0x8000ffff), as firmware names them; none beyond bus 31.
+    /// Runs `f` on each bus directly below the root bus, until it returns
+    /// `false`.
     ///
     /// # Safety
     ///
-    /// `pdev` is a valid PCI device being added (the ACPI core's contract).
-    unsafe extern "C" fn acpi_companion(
-        pdev: *mut bindings::pci_dev,
-    ) -> *mut bindings::acpi_device {
-        // SAFETY: `pdev`, its bus and (for our buses) their host bridge and
-        // its parent are valid while the device is added.
-        unsafe {
-            let bus = (*pdev).bus;
-            // Ours if it is the bus being scanned with the hook.
-            if !ptr::eq((*bus).ops, ACPI_HOOK_OPS.load(Ordering::Acquire)) {
-                return ptr::null_mut();
+    /// The caller holds the rescan lock: the list of child buses is stable.
+    unsafe fn for_each_child_bus(&self, mut f: impl FnMut(*mut bindings::pci_bus) -> bool) {
+        // SAFETY: `bus` is valid (type invariant): only a field's address is
+        // taken.
+        let head = unsafe { &raw mut (*self.bus).children };
+        // SAFETY: `head` is the bus's list of child buses, valid and stable
+        // (the caller's guarantee).
+        let mut pos = unsafe { (*head).next };
+        while pos != head {
+            // SAFETY: `pos` is the `node` of a bus on that list.
+            let child = unsafe { kernel::container_of!(pos, bindings::pci_bus, node) };
+            if !f(child) {
+                return;
             }
-            let bridge = bindings::pci_find_host_bridge(bus);
-            let busnr = u32::from((*bus).number).wrapping_sub((*(*bridge).bus).number.into());
-            if busnr > 31 {
-                return ptr::null_mut();
-            }
-            let addr = busnr << 24 | (*pdev).devfn << 16 | 0x8000_ffff;
-            bindings::acpi_find_child_device(
-                ext::vmd_rs_acpi_companion((*bridge).dev.parent),
-                addr.into(),
-                false,
-            )
+            // SAFETY: As above: `pos` is a node of the list.
+            pos = unsafe { (*pos).next };
         }
     }
 
@@ -557,9 +688,13 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
             pdev: *mut bindings::pci_dev,
             data: *mut c_void,
         ) -> c_int {
-            // SAFETY: The caller's guarantee; the device stays valid for the
-            // call (the walk holds the bus semaphore).
-            unsafe { (*data.cast::<F>())(&BusDevice(&*pdev.cast::<Opaque<bindings::pci_dev>>())) };
+            // SAFETY: `pdev` is a device of the walked bus (the caller's
+            // guarantee), valid for the call: the walk holds the bus semaphore.
+            let dev = BusDevice(unsafe { &*pdev.cast::<Opaque<bindings::pci_dev>>() });
+            // SAFETY: `data` is the `F` below (the caller's guarantee), which
+            // the walk does not touch.
+            let f = unsafe { &mut *data.cast::<F>() };
+            f(&dev);
             0
         }
         // SAFETY: `bus` is valid (type invariant); `f` outlives the walk.
@@ -581,13 +716,13 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
     where
         Self: 'a,
     {
+        // SAFETY: `bus` is valid (the caller's guarantee).
+        let sysdata = unsafe { (*bus).sysdata.cast::<bindings::pci_sysdata>() };
         // SAFETY: Every bus below the root bus shares its sysdata, which is
         // `raw.sysdata` of the `RootBus<T>` the caller vouches for.
-        unsafe {
-            let raw =
-                kernel::container_of!((*bus).sysdata.cast::<bindings::pci_sysdata>(), Raw, sysdata);
-            &*kernel::container_of!(raw.cast::<Opaque<Raw>>(), Self, raw)
-        }
+        let raw = unsafe { kernel::container_of!(sysdata, Raw, sysdata) };
+        // SAFETY: `raw` is the `raw` field of that live `RootBus<T>`.
+        unsafe { &*kernel::container_of!(raw.cast::<Opaque<Raw>>(), Self, raw) }
     }
 
     /// Decodes the arguments of a `pci_ops` accessor.
@@ -673,33 +808,40 @@ impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<T, R> {
     fn drop(self: Pin<&mut Self>) {
         let pdev = self.pdev.as_ptr();
         let bus = self.bus;
-        // SAFETY: `pdev` is valid (we hold a reference); `bus`, if set, is the
-        // root bus created on `raw`: its devices, it and then its host bridge
-        // (whose creation reference we own) go before the accessors and resources.
-        unsafe {
-            if !bus.is_null() {
-                let host_bridge = (*bus).bridge;
-                // Unbinding drivers (pciehp's IRQ thread) may need the rescan
-                // lock: take it only once they are gone, for the removal.
-                bindings::pci_stop_root_bus(bus);
-                bindings::sysfs_remove_link(
-                    &raw mut (*pdev).dev.kobj,
-                    self.link_name.as_char_ptr(),
-                );
-                bindings::pci_lock_rescan_remove();
-                bindings::pci_remove_root_bus(bus);
-                bindings::pci_unlock_rescan_remove();
-                // `pci_remove_root_bus()` only `device_del()`s the host bridge
-                // (since 9885440b16b8, v5.8; devres puts the devm-allocated
-                // bridges of `pci_host_probe()`): whoever called
-                // `pci_create_root_bus()` owns the last reference, and without
-                // this put the bridge and its windows leak on every removal.
-                bindings::put_device(host_bridge);
-                for bar in self.bars {
-                    (*pdev).resource[bar].child = ptr::null_mut();
-                }
+        // Its devices, it and then its host bridge go before the accessors
+        // and resources.
+        if !bus.is_null() {
+            // SAFETY: `bus` is the root bus created on `raw` (type invariant).
+            let host_bridge = unsafe { (*bus).bridge };
+            // Unbinding drivers (pciehp's IRQ thread) may need the rescan
+            // lock: take it only once they are gone, for the removal.
+            // SAFETY: As above.
+            unsafe { bindings::pci_stop_root_bus(bus) };
+            // SAFETY: `pdev` is valid (we hold a reference); the link is
+            // `create`'s, if it made one.
+            unsafe {
+                bindings::sysfs_remove_link(&raw mut (*pdev).dev.kobj, self.link_name.as_char_ptr())
+            };
+            // SAFETY: Takes a mutex we do not hold; released below.
+            unsafe { bindings::pci_lock_rescan_remove() };
+            // SAFETY: `bus` is our root bus, stopped; the rescan lock is held.
+            unsafe { bindings::pci_remove_root_bus(bus) };
+            // SAFETY: Taken above.
+            unsafe { bindings::pci_unlock_rescan_remove() };
+            // `pci_remove_root_bus()` only `device_del()`s the host bridge
+            // (since 9885440b16b8, v5.8; devres puts the devm-allocated
+            // bridges of `pci_host_probe()`): whoever called
+            // `pci_create_root_bus()` owns the last reference, and without
+            // this put the bridge and its windows leak on every removal.
+            // SAFETY: That reference is ours, put once.
+            unsafe { bindings::put_device(host_bridge) };
+            for bar in self.bars {
+                // SAFETY: `pdev` is valid; the windows `create` linked to its
+                // BARs go with `self`.
+                unsafe { (*pdev).resource[bar].child = ptr::null_mut() };
             }
-            bindings::pci_dev_put(pdev);
         }
+        // SAFETY: Gives back the reference `new` took (type invariant).
+        unsafe { bindings::pci_dev_put(pdev) };
     }
 }

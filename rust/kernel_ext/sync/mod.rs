@@ -4,4 +4,4 @@
 
 pub(crate) mod raw_spinlock;
 
-pub(crate) use raw_spinlock::RawSpinLockIrqSave;
+pub(crate) use raw_spinlock::RawSpinLockIrq;

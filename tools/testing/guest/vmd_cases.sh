@@ -173,7 +173,8 @@ while read -r name bdf id nvme bstart shadow mode client hotplug; do
 
 	if [ "$DRV" = vmd_rs ]; then
 		# debugfs: the mode and bus range; in remap mode each vector and the
-		# child IRQs on it, with the one the IO used counted.
+		# child IRQs on it.  Demuxed child IRQs are untracked: that the one
+		# the IO used fired shows in its vector's /proc/interrupts count.
 		dbg=/sys/kernel/debug/vmd_rs-$bdf
 		info=$(cat "$dbg/info" 2>/dev/null)
 		vectors=$(cat "$dbg/vectors" 2>/dev/null)
@@ -181,12 +182,14 @@ while read -r name bdf id nvme bstart shadow mode client hotplug; do
 			echo "$info" | grep -q "^domain: $dom\$"; echo $?)
 		extra=""
 		if [ "$ok" = 0 ] && [ "$mode" = remap ]; then
-			ok=$(echo "$vectors" | grep -qE "child irqs:.* $first_child \([1-9][0-9]*\)"; echo $?)
+			vec_irq=$(echo "$vectors" | awk -v c="$first_child" '/child irqs:/ {
+				for (i = 8; i <= NF; i++) if ($i == c) { sub(",", "", $4); print $4 } }')
+			ok=$([ -n "$vec_irq" ] && [ "$(irq_sum $vec_irq)" -gt 0 ]; echo $?)
 			# H6: the irq domain is named after the PCI domain (the irq
 			# core appends the bus token); vmd.c's are all VMD-MSI--1-9.
 			irqdom=$(ls /sys/kernel/debug/irq/domains/ | grep -x "VMD-MSI-$((16#$dom))-[0-9]*")
 			[ "$ok" = 0 ] && { [ -n "$irqdom" ] || ok=1; }
-			extra="irq domain '$irqdom'"
+			extra="child IRQ $first_child on vector IRQ ${vec_irq:-none} ($(irq_sum $vec_irq) interrupts); irq domain '$irqdom'"
 			# H3: unbinding a child's driver uncounts exactly its
 			# interrupts (on the first remapping VMD: a rebind costs).
 			if [ -z "$h3_done" ]; then

@@ -11,10 +11,10 @@ use kernel::{
 use crate::{
     kernel_ext::{
         pci_host::ConfigOps,
-        sync::RawSpinLockIrqSave, //
+        sync::RawSpinLockIrq, //
     },
     layout::Buses,
-    new_raw_spinlock_irqsave,
+    new_raw_spinlock_irq,
 };
 
 /// CFGBAR and the lock that serialises its use.
@@ -25,7 +25,7 @@ pub(crate) struct Ecam<'a> {
     /// Some VMDs deadlock the CPU on concurrent config accesses: all go
     /// through this lock, the domain reset's included.
     #[pin]
-    lock: RawSpinLockIrqSave<()>,
+    lock: RawSpinLockIrq<()>,
 }
 
 impl<'a> Ecam<'a> {
@@ -34,7 +34,7 @@ impl<'a> Ecam<'a> {
         try_pin_init!(Self {
             cfgbar,
             buses,
-            lock <- new_raw_spinlock_irqsave!((), "vmd_rs_cfg"),
+            lock <- new_raw_spinlock_irq!((), "vmd_rs_cfg"),
         })
     }
 
