@@ -48,11 +48,6 @@ int vmd_rs_pcibus_to_node(struct pci_bus *bus)
 	return pcibus_to_node(bus);
 }
 
-void vmd_rs_init_list_head(struct list_head *list)
-{
-	INIT_LIST_HEAD(list);
-}
-
 struct irq_domain *vmd_rs_dev_get_msi_domain(const struct device *dev)
 {
 	return dev_get_msi_domain(dev);

@@ -27,7 +27,6 @@ void vmd_rs_raw_spin_unlock_irq_enable(raw_spinlock_t *lock);
 void vmd_rs_raw_spin_assert_is_held(raw_spinlock_t *lock);
 bool vmd_rs_irqs_disabled(void);
 int vmd_rs_pcibus_to_node(struct pci_bus *bus);
-void vmd_rs_init_list_head(struct list_head *list);
 struct irq_domain *vmd_rs_dev_get_msi_domain(const struct device *dev);
 void vmd_rs_dev_set_msi_domain(struct device *dev, struct irq_domain *d);
 void vmd_rs_list_add_tail_rcu(struct list_head *new, struct list_head *head);
@@ -38,6 +37,16 @@ void vmd_rs_msi_msg_set(struct msi_msg *msg, u32 address_lo, u32 address_hi,
 bool vmd_rs_xen_domain(void);
 #ifdef CONFIG_ACPI
 struct acpi_device *vmd_rs_acpi_companion(struct device *dev);
+#endif
+
+/*
+ * Macros bindgen does not evaluate (BIT(), casts), as constants: Kbuild
+ * strips the prefix, as rust/Makefile does for the kernel crate's.
+ */
+#ifdef __BINDGEN__
+const u32 RUST_CONST_HELPER_MATCH_PCI_MSI = MATCH_PCI_MSI;
+const int RUST_CONST_HELPER_PCIE_LINK_STATE_ALL = PCIE_LINK_STATE_ALL;
+const pci_power_t RUST_CONST_HELPER_PCI_D0 = PCI_D0;
 #endif
 
 #endif /* VMD_RS_HELPER_H */

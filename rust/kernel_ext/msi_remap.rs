@@ -270,9 +270,6 @@ unsafe impl<R: RemapOps> Send for Line<R> {}
 // SAFETY: See above.
 unsafe impl<R: RemapOps> Sync for Line<R> {}
 
-/// `MATCH_PCI_MSI` (a `BIT()` macro bindgen does not evaluate).
-const MATCH_PCI_MSI: u32 = 1 << bindings::irq_domain_bus_token_DOMAIN_BUS_PCI_MSI;
-
 impl<R: RemapOps> MsiRemap<R> {
     /// Allocates the MSI-X vectors of `pdev`, registers their handlers and
     /// creates the irq domain the children's MSI domains will sit on.
@@ -380,7 +377,7 @@ impl<R: RemapOps> MsiRemap<R> {
             supported_flags: ext::MSI_GENERIC_FLAGS_MASK | ext::MSI_FLAG_PCI_MSIX,
             required_flags: ext::MSI_FLAG_USE_DEF_DOM_OPS | ext::MSI_FLAG_NO_AFFINITY,
             bus_select_token: bindings::irq_domain_bus_token_DOMAIN_BUS_VMD_MSI,
-            bus_select_mask: MATCH_PCI_MSI,
+            bus_select_mask: ext::MATCH_PCI_MSI,
             prefix: c"VMD-".as_char_ptr(),
             init_dev_msi_info: Some(Self::init_dev_msi_info),
             ..Default::default()
@@ -401,7 +398,7 @@ impl<R: RemapOps> MsiRemap<R> {
                     // INVARIANT: initialised by `INIT_LIST_HEAD`.
                     list <- Opaque::ffi_init(|p| {
                         // SAFETY: `p` is valid for writes.
-                        unsafe { ext::vmd_rs_init_list_head(p) }
+                        unsafe { bindings::INIT_LIST_HEAD(p) }
                     }),
                     index: index as usize,
                     virq,
@@ -635,7 +632,7 @@ impl<R: RemapOps> MsiRemap<R> {
             let entry = KBox::into_raw(entry);
             // SAFETY: `entry` is valid and ours; its node is initialised
             // before it can be linked (in `irq_startup`, after this returns).
-            unsafe { ext::vmd_rs_init_list_head((*entry).node.get()) };
+            unsafe { bindings::INIT_LIST_HEAD((*entry).node.get()) };
             // SAFETY: `virq + i` is being allocated in our domain; the chip,
             // entry and handler data live as long as the interrupt.
             unsafe {

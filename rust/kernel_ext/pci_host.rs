@@ -47,11 +47,10 @@ use crate::kernel_ext::{
 
 use acpi_hook::AcpiHook;
 
-/// `PCIBIOS_DEVICE_NOT_FOUND`, what an accessor returns for an address
-/// outside the bus.
-const PCIBIOS_DEVICE_NOT_FOUND: c_int = 0x86;
-/// `PCIBIOS_BAD_REGISTER_NUMBER`.
-const PCIBIOS_BAD_REGISTER_NUMBER: c_int = 0x87;
+/// What an accessor returns for an address outside the bus.
+const PCIBIOS_DEVICE_NOT_FOUND: c_int = bindings::PCIBIOS_DEVICE_NOT_FOUND as c_int;
+/// What an accessor returns for arguments out of range.
+const PCIBIOS_BAD_REGISTER_NUMBER: c_int = bindings::PCIBIOS_BAD_REGISTER_NUMBER as c_int;
 
 /// Config space accessors of a root bus.
 ///
@@ -121,6 +120,17 @@ pub(crate) fn set_dma_mask_64_or_32(pdev: &pci::Device<Core<'_>>) -> Result {
         pdev.dma_set_mask_and_coherent(DmaMask::new::<64>())
             .or_else(|_| pdev.dma_set_mask_and_coherent(DmaMask::new::<32>()))
     }
+}
+
+/// Offset of standard capability `id` in `pdev`'s config space, if it has
+/// it. The walk gives up after 48 entries, so a looping list from broken
+/// or hostile hardware cannot hang the caller.
+pub(crate) fn find_capability(pdev: &pci::Device<Bound>, id: u8) -> Option<u8> {
+    let raw = ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut();
+    // SAFETY: `pci::Device` is a transparent wrapper of the valid `struct
+    // pci_dev` `pdev` stands for.
+    let pos = unsafe { bindings::pci_find_capability(raw, id.into()) };
+    (pos != 0).then_some(pos)
 }
 
 /// Whether the kernel runs as a Xen guest (dom0 included): Xen, not
@@ -228,12 +238,6 @@ mod acpi_hook {
     }
 }
 
-/// `PCIE_LINK_STATE_ALL`: BIT(0) to BIT(7) of linux/pci.h, every ASPM
-/// state and clock PM (a macro bindgen does not evaluate).
-const PCIE_LINK_STATE_ALL: c_int = 0xff;
-/// `PCI_D0` (a cast macro).
-const PCI_D0: bindings::pci_power_t = 0;
-
 /// A device below a [`RootBus`], during [`RootBus::for_each_device`] (the
 /// bus list is locked: the `*_locked` PCI calls apply).
 pub(crate) struct BusDevice<'a>(&'a Opaque<bindings::pci_dev>);
@@ -277,8 +281,8 @@ impl BusDevice<'_> {
         // SAFETY: The device is valid and the bus semaphore is held, as the
         // `_locked` variants require.
         unsafe {
-            bindings::pci_set_power_state_locked(self.raw(), PCI_D0);
-            bindings::pci_enable_link_state_locked(self.raw(), PCIE_LINK_STATE_ALL);
+            bindings::pci_set_power_state_locked(self.raw(), ext::PCI_D0);
+            bindings::pci_enable_link_state_locked(self.raw(), ext::PCIE_LINK_STATE_ALL);
         }
     }
 }
@@ -491,7 +495,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
 
         let mut list = bindings::list_head::default();
         // SAFETY: `list` is valid for writes.
-        unsafe { ext::vmd_rs_init_list_head(&mut list) };
+        unsafe { bindings::INIT_LIST_HEAD(&mut list) };
         // SAFETY: `list` is an initialised list; the resources live in the
         // pinned `raw` as long as the bus (they become its windows).
         unsafe {

@@ -44,6 +44,7 @@ use kernel_ext::{
     param::WordParam,
     pci_driver::PmDriver,
     pci_host::{
+        find_capability,
         set_dma_mask_64_or_32,
         xen_domain,
         BusDevice,
@@ -74,9 +75,6 @@ const CFGBAR: u32 = 0;
 const MEMBAR1: u32 = 2;
 const MEMBAR2: u32 = 4;
 
-/// PCI capability list: pointer, and the vendor-specific capability ID.
-const PCI_CAPABILITY_LIST: usize = 0x34;
-const PCI_CAP_ID_VNDR: u8 = 0x09;
 /// "SHDW": a hypervisor's vendor capability with the host's MEMBAR addresses.
 const VSCAP_SHDW: u32 = 0x5348_4457;
 
@@ -320,29 +318,12 @@ impl Layout {
     }
 }
 
-/// Finds capability `id` in `pdev`'s config space.
-fn find_capability(pdev: &pci::Device<Bound>, id: u8) -> Option<usize> {
-    let config = pdev.config_space();
-    let mut pos = config.try_read8(PCI_CAPABILITY_LIST).ok()? & !3;
-    // A looping list must not hang probe: at most 48 capabilities fit.
-    for _ in 0..48 {
-        if pos < 0x40 {
-            return None;
-        }
-        let header = config.try_read16(usize::from(pos)).ok()?;
-        if header & 0xff == u16::from(id) {
-            return Some(usize::from(pos));
-        }
-        pos = (header >> 8) as u8 & !3;
-    }
-    None
-}
-
 /// Reads the host's MEMBAR addresses from the "SHDW" capability, if any.
 fn vscap_shadow(pdev: &pci::Device<Bound>) -> Result<Option<[u64; 2]>> {
-    let Some(pos) = find_capability(pdev, PCI_CAP_ID_VNDR) else {
+    let Some(pos) = find_capability(pdev, bindings::PCI_CAP_ID_VNDR as u8) else {
         return Ok(None);
     };
+    let pos = usize::from(pos);
     let config = pdev.config_space();
     if config.try_read32(pos + 4)? != VSCAP_SHDW {
         return Ok(None);
