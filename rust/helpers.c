@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Non-inline wrappers for what vmd_rs's Rust code cannot reach otherwise:
+ * Non-inline wrappers for what the Rust code of rust/kernel_ext/ cannot reach otherwise:
  * static inline functions and macros, in the style of rust/helpers/ of the
  * kernel tree, and a setter for a structure the kernel crate's bindings only
  * declare.  Nothing here has logic of its own.
  */
 
-#include "bindings/vmd_rs_helper.h"
+#include "bindings/kernel_ext_helper.h"
 
-void vmd_rs_raw_spin_lock_init(raw_spinlock_t *lock, const char *name,
+void kernel_ext_raw_spin_lock_init(raw_spinlock_t *lock, const char *name,
 			       struct lock_class_key *key)
 {
 #ifdef CONFIG_DEBUG_SPINLOCK
@@ -18,57 +18,57 @@ void vmd_rs_raw_spin_lock_init(raw_spinlock_t *lock, const char *name,
 #endif
 }
 
-void vmd_rs_raw_spin_lock_irq_disable(raw_spinlock_t *lock)
+void kernel_ext_raw_spin_lock_irq_disable(raw_spinlock_t *lock)
 {
 	raw_spin_lock_irq_disable(lock);
 }
 
-bool vmd_rs_raw_spin_trylock_irq_disable(raw_spinlock_t *lock)
+bool kernel_ext_raw_spin_trylock_irq_disable(raw_spinlock_t *lock)
 {
 	return raw_spin_trylock_irq_disable(lock);
 }
 
-void vmd_rs_raw_spin_unlock_irq_enable(raw_spinlock_t *lock)
+void kernel_ext_raw_spin_unlock_irq_enable(raw_spinlock_t *lock)
 {
 	raw_spin_unlock_irq_enable(lock);
 }
 
-void vmd_rs_raw_spin_assert_is_held(raw_spinlock_t *lock)
+void kernel_ext_raw_spin_assert_is_held(raw_spinlock_t *lock)
 {
 	lockdep_assert_held(lock);
 }
 
-bool vmd_rs_irqs_disabled(void)
+bool kernel_ext_irqs_disabled(void)
 {
 	return irqs_disabled();
 }
 
-int vmd_rs_pcibus_to_node(struct pci_bus *bus)
+int kernel_ext_pcibus_to_node(struct pci_bus *bus)
 {
 	return pcibus_to_node(bus);
 }
 
-struct irq_domain *vmd_rs_dev_get_msi_domain(const struct device *dev)
+struct irq_domain *kernel_ext_dev_get_msi_domain(const struct device *dev)
 {
 	return dev_get_msi_domain(dev);
 }
 
-void vmd_rs_dev_set_msi_domain(struct device *dev, struct irq_domain *d)
+void kernel_ext_dev_set_msi_domain(struct device *dev, struct irq_domain *d)
 {
 	dev_set_msi_domain(dev, d);
 }
 
-void vmd_rs_list_add_tail_rcu(struct list_head *new, struct list_head *head)
+void kernel_ext_list_add_tail_rcu(struct list_head *new, struct list_head *head)
 {
 	list_add_tail_rcu(new, head);
 }
 
-void vmd_rs_list_del_rcu(struct list_head *entry)
+void kernel_ext_list_del_rcu(struct list_head *entry)
 {
 	list_del_rcu(entry);
 }
 
-struct pci_dev *vmd_rs_msi_desc_to_pci_dev(struct msi_desc *desc)
+struct pci_dev *kernel_ext_msi_desc_to_pci_dev(struct msi_desc *desc)
 {
 	return msi_desc_to_pci_dev(desc);
 }
@@ -78,7 +78,7 @@ struct pci_dev *vmd_rs_msi_desc_to_pci_dev(struct msi_desc *desc)
  * include linux/msi.h): this fills one in, so that there is one Rust type
  * for it and no cast to a second, complete binding.
  */
-void vmd_rs_msi_msg_set(struct msi_msg *msg, u32 address_lo, u32 address_hi,
+void kernel_ext_msi_msg_set(struct msi_msg *msg, u32 address_lo, u32 address_hi,
 			u32 data)
 {
 	*msg = (struct msi_msg){
@@ -88,14 +88,14 @@ void vmd_rs_msi_msg_set(struct msi_msg *msg, u32 address_lo, u32 address_hi,
 	};
 }
 
-bool vmd_rs_xen_domain(void)
+bool kernel_ext_xen_domain(void)
 {
 	return xen_domain();
 }
 
 #ifdef CONFIG_ACPI
 /* Used with the companion lookup hook, which exists with ACPI only. */
-struct acpi_device *vmd_rs_acpi_companion(struct device *dev)
+struct acpi_device *kernel_ext_acpi_companion(struct device *dev)
 {
 	return ACPI_COMPANION(dev);
 }

@@ -3,7 +3,7 @@
 //! Bindings the kernel crate lacks: rust/helpers.c, linux/msi.h,
 //! linux/irqchip/irq-msi-lib.h and linux/pci-acpi.h.
 //!
-//! Generated at build time by bindgen from rust/bindings/vmd_rs_helper.h
+//! Generated at build time by bindgen from rust/bindings/kernel_ext_helper.h
 //! with the kernel's own C flags (see Kbuild). Types they name that the
 //! kernel crate already has come from `kernel::bindings`.
 
@@ -28,4 +28,4 @@ use kernel::{
 
 // Generated at the top of the build tree, outside rust/: bindgen output
 // carries no SAFETY comments of its own.
-include!("../../vmd_rs_bindings_generated.rs");
+include!("../../kernel_ext_bindings_generated.rs");

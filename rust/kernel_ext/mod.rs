@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Abstractions vmd_rs needs that the kernel crate of Linux 7.3 lacks.
+//! Abstractions that the kernel crate of Linux 7.3 lacks.
 //!
 //! Written as they would be for the kernel crate: safe APIs, `unsafe` only
 //! inside, every block with its `// SAFETY:` reasoning. The driver in

@@ -5,10 +5,11 @@
 //! C headers: [`include/linux/msi.h`](srctree/include/linux/msi.h),
 //! [`include/linux/irqdomain.h`](srctree/include/linux/irqdomain.h)
 //!
-//! A host bridge such as the VMD does not let its children's MSIs reach the
-//! CPU: their message names one of the bridge's own MSI-X vectors, which it
-//! raises instead. [`MsiRemap`] is the MSI parent irq domain for such a bus
-//! (bus token `DOMAIN_BUS_VMD_MSI`): every child interrupt rides one vector,
+//! A host bridge that hides a PCI hierarchy behind an endpoint may not let
+//! its children's MSIs reach the CPU: their message names one of the
+//! bridge's own MSI-X vectors, which it raises instead. [`MsiRemap`] is the
+//! MSI parent irq domain for such a bus (with the bus token its user gives):
+//! every child interrupt rides one vector,
 //! chosen by [`RemapOps::pick_vector`], and the vector's hard interrupt
 //! handler demultiplexes: it runs the handler of every enabled child
 //! interrupt on the vector's list.
@@ -91,6 +92,22 @@ pub(crate) trait RemapOps: Send + Sync {
     /// interrupt of `child`, if [`RemapOps::flushes`] said so when it was
     /// allocated (an erratum's workaround).
     fn flush(&self, _child: &Child) {}
+
+    /// The message a child writes to raise vector `vector` of the parent:
+    /// the bridge's own format. Called from the irq core, possibly in
+    /// atomic context: must not sleep.
+    fn compose_msg(&self, vector: u32) -> MsiMessage;
+}
+
+/// The contents of a `struct msi_msg`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MsiMessage {
+    /// Low 32 bits of the address.
+    pub(crate) address_lo: u32,
+    /// High 32 bits of the address.
+    pub(crate) address_hi: u32,
+    /// The data written.
+    pub(crate) data: u32,
 }
 
 /// How a [`MsiRemap`] is set up.
@@ -98,8 +115,15 @@ pub(crate) struct RemapConfig<'a> {
     /// Vectors below this one are the parent's own: at least one more must
     /// be allocated for the children.
     pub(crate) first_vector: u32,
-    /// Number in the irq domain's name ("VMD-MSI-<n>"): the PCI domain.
+    /// Name of the irq chip, and of the irq domain with `id`: "<name>-<id>".
+    pub(crate) name: &'static CStr,
+    /// Number in the irq domain's name: one per instance.
     pub(crate) id: i32,
+    /// Prefix of the per-device MSI domains' names.
+    pub(crate) prefix: &'static CStr,
+    /// Bus token of the irq domain, by which the per-device MSI domains of
+    /// the children find it.
+    pub(crate) bus_token: bindings::irq_domain_bus_token,
     /// Name of the vectors in /proc/interrupts.
     pub(crate) irq_name: &'static CStr,
     /// Where to show the vectors and their children ("vectors").
@@ -325,16 +349,17 @@ impl<R: RemapOps> MsiRemap<R> {
         // SAFETY: `raw_pdev` is valid; the reference is dropped in `drop`,
         // or below if there is no `Self` to drop.
         unsafe { bindings::pci_dev_get(raw_pdev) };
+        let (chip, parent_ops) = (Self::chip(config.name), Self::parent_ops(&config));
         let mut this = KBox::pin_init(
             try_pin_init!(Self {
                 ops,
                 // INVARIANT: a reference was taken above.
                 pdev: NonNull::new(raw_pdev).ok_or(EINVAL)?,
-                loads <- new_raw_spinlock_irq!(loads, "vmd_rs_msi_lists"),
+                loads <- new_raw_spinlock_irq!(loads, "msi_remap_lists"),
                 lines: KVec::new(),
-                chip: Opaque::new(Self::chip()),
+                chip: Opaque::new(chip),
                 domain_ops: Opaque::new(Self::domain_ops()),
-                parent_ops: Opaque::new(Self::parent_ops()),
+                parent_ops: Opaque::new(parent_ops),
                 domain: ptr::null_mut(),
                 irq_name: config.irq_name,
                 debugfs: None,
@@ -354,9 +379,9 @@ impl<R: RemapOps> MsiRemap<R> {
     }
 
     /// The chip of our level: it composes the message the children write.
-    fn chip() -> bindings::irq_chip {
+    fn chip(name: &'static CStr) -> bindings::irq_chip {
         bindings::irq_chip {
-            name: c"VMD-MSI".as_char_ptr(),
+            name: name.as_char_ptr(),
             irq_compose_msi_msg: Some(Self::compose_msi_msg),
             ..Default::default()
         }
@@ -372,13 +397,13 @@ impl<R: RemapOps> MsiRemap<R> {
     }
 
     /// What the per-device MSI domains below ours get.
-    fn parent_ops() -> ext::msi_parent_ops {
+    fn parent_ops(config: &RemapConfig<'_>) -> ext::msi_parent_ops {
         ext::msi_parent_ops {
             supported_flags: ext::MSI_GENERIC_FLAGS_MASK | ext::MSI_FLAG_PCI_MSIX,
             required_flags: ext::MSI_FLAG_USE_DEF_DOM_OPS | ext::MSI_FLAG_NO_AFFINITY,
-            bus_select_token: bindings::irq_domain_bus_token_DOMAIN_BUS_VMD_MSI,
+            bus_select_token: config.bus_token,
             bus_select_mask: ext::MATCH_PCI_MSI,
-            prefix: c"VMD-".as_char_ptr(),
+            prefix: config.prefix.as_char_ptr(),
             init_dev_msi_info: Some(Self::init_dev_msi_info),
             ..Default::default()
         }
@@ -394,7 +419,7 @@ impl<R: RemapOps> MsiRemap<R> {
             let virq = c_uint::try_from(virq).map_err(|_| Error::from_errno(virq))?;
             let line = KBox::pin_init(
                 try_pin_init!(Line {
-                    srcu <- new_srcu!("vmd_rs_msi_srcu"),
+                    srcu <- new_srcu!("msi_remap_srcu"),
                     // INVARIANT: initialised by `INIT_LIST_HEAD`.
                     list <- Opaque::ffi_init(|p| {
                         // SAFETY: `p` is valid for writes.
@@ -422,7 +447,7 @@ impl<R: RemapOps> MsiRemap<R> {
             bindings::__irq_domain_alloc_fwnode(
                 bindings::IRQCHIP_FWNODE_NAMED_ID,
                 config.id,
-                c"VMD-MSI".as_char_ptr(),
+                config.name.as_char_ptr(),
                 ptr::null_mut(),
                 ptr::null_mut(),
             )
@@ -594,7 +619,7 @@ impl<R: RemapOps> MsiRemap<R> {
         let info = arg.cast::<bindings::msi_alloc_info_t>();
         // SAFETY: The MSI core passes the alloc info of a PCI child's MSI
         // descriptor (the caller's guarantee).
-        let pdev = unsafe { ext::vmd_rs_msi_desc_to_pci_dev((*info).desc) };
+        let pdev = unsafe { ext::kernel_ext_msi_desc_to_pci_dev((*info).desc) };
         // SAFETY: `pdev` is the valid child device allocating interrupts.
         let child = unsafe {
             Child {
@@ -692,8 +717,8 @@ impl<R: RemapOps> MsiRemap<R> {
         }
     }
 
-    /// `irq_chip.irq_compose_msi_msg` of our level: the message names the
-    /// vector in the destination ID field.
+    /// `irq_chip.irq_compose_msi_msg` of our level: the message the
+    /// driver's [`RemapOps::compose_msg`] gives for the interrupt's vector.
     ///
     /// # Safety
     ///
@@ -704,11 +729,11 @@ impl<R: RemapOps> MsiRemap<R> {
     ) {
         // SAFETY: Our interrupts' chip data is their entry.
         let line = unsafe { (*(*data).chip_data.cast::<Entry<R>>()).line.as_ref() };
-        // `address_lo`: the x86 MSI base, the vector as destination ID.
-        let address_lo =
-            (bindings::X86_MSI_BASE_ADDRESS_LOW << 20) | ((line.index as u32 & 0xff) << 12);
+        // SAFETY: The line's owner outlives its lines.
+        let remap = unsafe { line.remap.as_ref() };
+        let m = remap.ops.compose_msg(line.index as u32);
         // SAFETY: `msg` is valid for writes (the caller's guarantee).
-        unsafe { ext::vmd_rs_msi_msg_set(msg, address_lo, bindings::X86_MSI_BASE_ADDRESS_HIGH, 0) };
+        unsafe { ext::kernel_ext_msi_msg_set(msg, m.address_lo, m.address_hi, m.data) };
     }
 
     /// `msi_parent_ops.init_dev_msi_info`: the per-device MSI chip links an
@@ -762,7 +787,7 @@ impl<R: RemapOps> MsiRemap<R> {
             let list = unsafe { entry.line.as_ref() }.list.get();
             // SAFETY: The node is initialised and unlinked, the list head
             // valid; writers are serialised by the lock.
-            unsafe { ext::vmd_rs_list_add_tail_rcu(entry.node.get(), list) };
+            unsafe { ext::kernel_ext_list_add_tail_rcu(entry.node.get(), list) };
             entry.enabled.store(true, Ordering::Relaxed);
         }
     }
@@ -777,7 +802,7 @@ impl<R: RemapOps> MsiRemap<R> {
         let _guard = self.loads.lock();
         if entry.enabled.load(Ordering::Relaxed) {
             // SAFETY: The node is on a list; writers are serialised.
-            unsafe { ext::vmd_rs_list_del_rcu(entry.node.get()) };
+            unsafe { ext::kernel_ext_list_del_rcu(entry.node.get()) };
             entry.enabled.store(false, Ordering::Relaxed);
         }
     }

@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/pci.h`](srctree/include/linux/pci.h)
 //!
-//! A driver that exposes a PCI hierarchy of its own (a VMD) creates a
+//! A driver that exposes a PCI hierarchy of its own creates a
 //! [`RootBus`] with its [`ConfigOps`], scans it and adds its devices. The
 //! bus, its domain number and the resources it was given live as long as
 //! the [`RootBus`]; dropping it stops and removes every device below it
@@ -108,8 +108,9 @@ impl Drop for EnabledDevice<'_> {
 
 /// Gives `pdev` the widest DMA mask the platform takes (64, else 32 bits).
 ///
-/// A VMD does no DMA of its own, but its children's DMA carries its
-/// requester ID: the IOMMU maps it with the VMD's mask.
+/// A device that hides a PCI hierarchy may do no DMA of its own while its
+/// children's DMA carries its requester ID: the IOMMU maps it with this
+/// device's mask.
 pub(crate) fn set_dma_mask_64_or_32(pdev: &pci::Device<Core<'_>>) -> Result {
     use kernel::dma::{
         Device as _,
@@ -137,7 +138,7 @@ pub(crate) fn find_capability(pdev: &pci::Device<Bound>, id: u8) -> Option<u8> {
 /// Linux, programs the interrupt controller then.
 pub(crate) fn xen_domain() -> bool {
     // SAFETY: Reads a variable set at boot.
-    unsafe { ext::vmd_rs_xen_domain() }
+    unsafe { ext::kernel_ext_xen_domain() }
 }
 
 /// The ACPI companion lookup hook of linux/pci-acpi.h, which declares it
@@ -155,9 +156,15 @@ mod acpi_hook {
 
     use kernel::bindings;
 
+    use super::{
+        ConfigOps,
+        RemapOps,
+        RootBus, //
+    };
     use crate::kernel_ext::bindings as ext;
 
-    /// The `pci_ops` of the root bus whose scan holds the hook.
+    /// The `pci_ops` of the root bus whose scan holds the hook: only that
+    /// bus's devices are looked up, by the `companion` of its type.
     static OPS: AtomicPtr<bindings::pci_ops> = AtomicPtr::new(ptr::null_mut());
 
     /// The hook, held for the scan of one root bus and released when
@@ -165,12 +172,12 @@ mod acpi_hook {
     pub(super) struct AcpiHook(());
 
     impl AcpiHook {
-        /// Takes the hook for the root bus whose accessors are `ops`;
+        /// Takes the hook for the `RootBus<T, R>` whose accessors are `ops`;
         /// [`None`] if another scan holds it (it is global and exclusive).
-        pub(super) fn take(ops: *mut bindings::pci_ops) -> Option<Self> {
+        pub(super) fn take<T: ConfigOps, R: RemapOps>(ops: *mut bindings::pci_ops) -> Option<Self> {
             // SAFETY: `companion` is a valid hook for as long as it is set,
             // and it is cleared only by the `AcpiHook` made below.
-            if unsafe { ext::pci_acpi_set_companion_lookup_hook(Some(companion)) } != 0 {
+            if unsafe { ext::pci_acpi_set_companion_lookup_hook(Some(companion::<T, R>)) } != 0 {
                 return None;
             }
             OPS.store(ops, Ordering::Release);
@@ -187,14 +194,16 @@ mod acpi_hook {
         }
     }
 
-    /// The ACPI companion of a device below the root bus holding the hook:
-    /// the parent device's companion's child at (relative bus << 24 | devfn
-    /// << 16 | 0x8000ffff), as firmware names them; none beyond bus 31.
+    /// The ACPI companion of a device below the `RootBus<T, R>` holding the
+    /// hook: the parent device's companion's child at the address the
+    /// driver's [`RootBusConfig::acpi_address`] gives.
     ///
     /// # Safety
     ///
     /// `pdev` is a valid PCI device being added (the ACPI core's contract).
-    unsafe extern "C" fn companion(pdev: *mut bindings::pci_dev) -> *mut bindings::acpi_device {
+    unsafe extern "C" fn companion<T: ConfigOps, R: RemapOps>(
+        pdev: *mut bindings::pci_dev,
+    ) -> *mut bindings::acpi_device {
         // SAFETY: `pdev` is valid for the call (the caller's guarantee), and
         // so is the bus it is on.
         let (bus, devfn) = unsafe { ((*pdev).bus, (*pdev).devfn) };
@@ -209,15 +218,21 @@ mod acpi_hook {
             let bridge = bindings::pci_find_host_bridge(bus);
             ((*bus).number, (*(*bridge).bus).number, (*bridge).dev.parent)
         };
-        let busnr = u32::from(number).wrapping_sub(root_number.into());
-        if busnr > 31 {
+        // SAFETY: `bus` is below the root bus holding the hook, whose
+        // `RootBus<T, R>` took it (so `companion::<T, R>` is the hook) in
+        // `scan_and_add`, and is live until that releases it.
+        let this = unsafe { RootBus::<T, R>::from_bus(bus) };
+        let address = this
+            .acpi_address
+            .and_then(|address| address(number.wrapping_sub(root_number), devfn as u8));
+        let Some(address) = address else {
             return ptr::null_mut();
-        }
-        let addr = busnr << 24 | devfn << 16 | 0x8000_ffff;
-        // SAFETY: `parent`, the VMD's device, is valid (see above); its
-        // companion is an ACPI device or null, which the lookup accepts.
+        };
+        // SAFETY: `parent`, the root bus's parent device, is valid (see
+        // above); its companion is an ACPI device or null, which the lookup
+        // accepts.
         unsafe {
-            bindings::acpi_find_child_device(ext::vmd_rs_acpi_companion(parent), addr.into(), false)
+            bindings::acpi_find_child_device(ext::kernel_ext_acpi_companion(parent), address, false)
         }
     }
 }
@@ -227,12 +242,19 @@ mod acpi_hook {
 mod acpi_hook {
     use kernel::bindings;
 
+    use super::{
+        ConfigOps,
+        RemapOps, //
+    };
+
     /// Never held: there is nothing to hold.
     pub(super) enum AcpiHook {}
 
     impl AcpiHook {
         /// [`None`], always.
-        pub(super) fn take(_ops: *mut bindings::pci_ops) -> Option<Self> {
+        pub(super) fn take<T: ConfigOps, R: RemapOps>(
+            _ops: *mut bindings::pci_ops,
+        ) -> Option<Self> {
             None
         }
     }
@@ -335,11 +357,19 @@ pub(crate) struct RootBusConfig {
     /// Give the bus the same native-control grants (_OSC) as the parent's.
     pub(crate) copy_host_bridge_flags: bool,
     /// Look up the devices' ACPI companions under the parent's while they
-    /// are scanned and added (firmware may describe them there); without
-    /// CONFIG_ACPI there are none.
-    pub(crate) acpi_companions: bool,
+    /// are scanned and added (firmware may describe them there): the
+    /// address (`_ADR`) of a device's companion, from its bus number
+    /// relative to the root bus and its devfn; [`None`] if it has none.
+    /// Without CONFIG_ACPI there are none.
+    pub(crate) acpi_address: Option<fn(u8, u8) -> Option<u64>>,
     /// Name of the parent device's sysfs link to the root bus.
     pub(crate) link_name: &'static CStr,
+    /// Name of the bus number resource in /proc/iomem.
+    pub(crate) bus_name: &'static CStr,
+    /// Fills in the arch's sysdata fields beyond the domain and NUMA node
+    /// (which [`RootBus`] sets), given the parent device: x86 looks up
+    /// there the device whose requester ID the bus's DMA and MSIs carry.
+    pub(crate) fill_sysdata: fn(&mut bindings::pci_sysdata, *mut bindings::pci_dev),
 }
 
 /// The C structures the PCI core points into: they must not move.
@@ -372,7 +402,7 @@ pub(crate) struct RootBus<T: ConfigOps, R: RemapOps> {
     bars: [usize; 2],
     remap: Option<Pin<KBox<MsiRemap<R>>>>,
     domain: DomainNr,
-    acpi_companions: bool,
+    acpi_address: Option<fn(u8, u8) -> Option<u64>>,
     #[pin]
     _pin: PhantomPinned,
 }
@@ -413,7 +443,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
                 bars,
                 remap,
                 domain,
-                acpi_companions: config.acpi_companions,
+                acpi_address: config.acpi_address,
                 _pin: PhantomPinned,
             }),
             GFP_KERNEL,
@@ -438,9 +468,9 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
         let pdev = self.pdev.as_ptr();
 
         // SAFETY: `pdev` is valid (type invariant), and so is its bus.
-        let node = unsafe { ext::vmd_rs_pcibus_to_node((*pdev).bus) };
+        let node = unsafe { ext::kernel_ext_pcibus_to_node((*pdev).bus) };
         let mut resources = [bindings::resource {
-            name: c"VMD CFGBAR".as_char_ptr(),
+            name: config.bus_name.as_char_ptr(),
             start: config.buses.0.into(),
             end: config.buses.1.into(),
             flags: (bindings::IORESOURCE_BUS | bindings::IORESOURCE_PCI_FIXED) as c_ulong,
@@ -466,13 +496,12 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
                 ..Default::default()
             };
         }
+        let mut sysdata = bindings::pci_sysdata::default();
+        (config.fill_sysdata)(&mut sysdata, pdev);
+        sysdata.domain = self.domain.get();
+        sysdata.node = node;
         let value = Raw {
-            sysdata: bindings::pci_sysdata {
-                domain: self.domain.get(),
-                node,
-                vmd_dev: pdev,
-                ..Default::default()
-            },
+            sysdata,
             ops: bindings::pci_ops {
                 read: Some(Self::read_cb),
                 write: Some(Self::write_cb),
@@ -555,10 +584,10 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
         let domain = match &self.remap {
             Some(remap) => remap.irq_domain(),
             // SAFETY: `pdev` is valid (type invariant).
-            None => unsafe { ext::vmd_rs_dev_get_msi_domain(&raw const (*pdev).dev) },
+            None => unsafe { ext::kernel_ext_dev_get_msi_domain(&raw const (*pdev).dev) },
         };
         // SAFETY: `bus` is valid; the domain outlives it (type invariant).
-        unsafe { ext::vmd_rs_dev_set_msi_domain(&raw mut (*bus).dev, domain) };
+        unsafe { ext::kernel_ext_dev_set_msi_domain(&raw mut (*bus).dev, domain) };
         // The parent's BARs list the windows as their children.
         for (i, w) in config.windows.iter().enumerate() {
             // SAFETY: `pdev` is valid; `Drop` unlinks the windows before they
@@ -591,7 +620,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
     /// system: what a host bridge driver's probe does after creating it.
     ///
     /// `between_scan_and_assign` runs after the scan, before resources are
-    /// assigned (a VMD resets its domain there); `after_assign` on every
+    /// assigned (the driver may reset the hierarchy there); `after_assign` on every
     /// device once resources are assigned.
     ///
     /// Returns the error of the secondary bus reset below the first root
@@ -604,11 +633,11 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
         let bus = self.bus;
         // Held to the end: scanning and adding the devices look companions
         // up. If another driver holds the hook, go without.
-        let _hook = if self.acpi_companions {
+        let _hook = if self.acpi_address.is_some() {
             // SAFETY: `raw` is ours and valid: only a field's address is
             // taken.
             let ops = unsafe { &raw mut (*self.raw.get()).ops };
-            AcpiHook::take(ops)
+            AcpiHook::take::<T, R>(ops)
         } else {
             None
         };

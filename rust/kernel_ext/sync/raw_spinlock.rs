@@ -73,36 +73,36 @@ unsafe impl Backend for RawSpinLockIrqBackend {
     ) {
         // SAFETY: The caller guarantees that `ptr` is valid for writes and
         // that `name` and `key` live as long as the lock (they are static).
-        unsafe { ext::vmd_rs_raw_spin_lock_init(ptr, name, key) }
+        unsafe { ext::kernel_ext_raw_spin_lock_init(ptr, name, key) }
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
         // SAFETY: The caller guarantees that `ptr` points to an initialised
         // lock.
-        unsafe { ext::vmd_rs_raw_spin_lock_irq_disable(ptr) }
+        unsafe { ext::kernel_ext_raw_spin_lock_irq_disable(ptr) }
     }
 
     unsafe fn try_lock(ptr: *mut Self::State) -> Option<Self::GuardState> {
         // SAFETY: The caller guarantees that `ptr` points to an initialised
         // lock.
-        unsafe { ext::vmd_rs_raw_spin_trylock_irq_disable(ptr) }.then_some(())
+        unsafe { ext::kernel_ext_raw_spin_trylock_irq_disable(ptr) }.then_some(())
     }
 
     unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
         // SAFETY: The caller guarantees that `ptr` points to an initialised
         // lock this CPU holds, taken by `lock` or `try_lock`, so with one
         // count of interrupt disabling to give back.
-        unsafe { ext::vmd_rs_raw_spin_unlock_irq_enable(ptr) }
+        unsafe { ext::kernel_ext_raw_spin_unlock_irq_enable(ptr) }
     }
 
     unsafe fn assert_is_held(ptr: *mut Self::State) {
         // SAFETY: The caller guarantees that `ptr` points to an initialised
         // lock.
-        unsafe { ext::vmd_rs_raw_spin_assert_is_held(ptr) }
+        unsafe { ext::kernel_ext_raw_spin_assert_is_held(ptr) }
     }
 }
 
-#[kunit_tests(vmd_rs_raw_spinlock)]
+#[kunit_tests(kernel_ext_raw_spinlock)]
 mod tests {
     use kernel::{
         interrupt::local_interrupt_disable,
@@ -114,7 +114,7 @@ mod tests {
 
     fn irqs_disabled() -> bool {
         // SAFETY: Only reads this CPU's interrupt state.
-        unsafe { ext::vmd_rs_irqs_disabled() }
+        unsafe { ext::kernel_ext_irqs_disabled() }
     }
 
     #[test]

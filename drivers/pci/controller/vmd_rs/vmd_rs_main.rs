@@ -37,6 +37,7 @@ use features::Features;
 use kernel_ext::{
     msi_remap::{
         Child,
+        MsiMessage,
         MsiRemap,
         RemapConfig,
         RemapOps, //
@@ -202,6 +203,29 @@ impl RemapOps for VmdRemap<'_> {
     fn flush(&self, child: &Child) {
         let _ = self.ecam.read(child.bus, child.devfn, 0, 2);
     }
+
+    /// The VMD raises the vector a child's x86 MSI names as its destination
+    /// ID.
+    fn compose_msg(&self, vector: u32) -> MsiMessage {
+        MsiMessage {
+            address_lo: (bindings::X86_MSI_BASE_ADDRESS_LOW << 20) | ((vector & 0xff) << 12),
+            address_hi: bindings::X86_MSI_BASE_ADDRESS_HIGH,
+            data: 0,
+        }
+    }
+}
+
+/// Where firmware describes a child: the companion under the VMD's own at
+/// (relative bus << 24 | devfn << 16 | 0x8000ffff), as vmd.c looks it up;
+/// none beyond bus 31.
+fn acpi_address(bus: u8, devfn: u8) -> Option<u64> {
+    (bus <= 31).then(|| (u32::from(bus) << 24 | u32::from(devfn) << 16 | 0x8000_ffff).into())
+}
+
+/// x86 finds the VMD in its domain's sysdata: the children's DMA and MSIs
+/// carry the VMD's requester ID (`pci_real_dma_dev`, `is_vmd`).
+fn fill_sysdata(sysdata: &mut bindings::pci_sysdata, vmd: *mut bindings::pci_dev) {
+    sysdata.vmd_dev = vmd;
 }
 
 impl Drop for Vmd<'_> {
@@ -576,7 +600,10 @@ impl pci::Driver for VmdDriver {
                     },
                     RemapConfig {
                         first_vector: u32::from(first_vector),
+                        name: c"VMD-MSI",
                         id: domain.get(),
+                        prefix: c"VMD-",
+                        bus_token: bindings::irq_domain_bus_token_DOMAIN_BUS_VMD_MSI,
                         irq_name: c"vmd_rs",
                         debugfs: Some(&dir),
                     },
@@ -598,8 +625,10 @@ impl pci::Driver for VmdDriver {
                 windows,
                 // _OSC grants of the real host bridge, not a hypervisor's.
                 copy_host_bridge_flags: !layout.in_guest(),
-                acpi_companions: true,
+                acpi_address: Some(acpi_address),
                 link_name: c"domain",
+                bus_name: c"VMD CFGBAR",
+                fill_sysdata,
             },
             remap,
         )
