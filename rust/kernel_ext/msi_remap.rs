@@ -862,6 +862,13 @@ impl<R: RemapOps> PinnedDrop for MsiRemap<R> {
         let this = unsafe { self.get_unchecked_mut() };
         // Nobody may read `self` through debugfs from here on.
         this.debugfs = None;
+        // Handlers go (waiting for running ones) before their lines and
+        // SRCU structs (H1), and these before the irq domain, whose
+        // children's interrupts are gone (the C driver's remove order).
+        for line in this.lines.iter() {
+            line.free();
+        }
+        this.lines.clear();
         if !this.domain.is_null() {
             // SAFETY: The domain is ours and valid (type invariant).
             let fwnode = unsafe { (*this.domain).fwnode };
@@ -872,12 +879,6 @@ impl<R: RemapOps> PinnedDrop for MsiRemap<R> {
             // gone.
             unsafe { bindings::irq_domain_free_fwnode(fwnode) };
         }
-        // Handlers go (waiting for running ones) before their lines and
-        // SRCU structs (H1).
-        for line in this.lines.iter() {
-            line.free();
-        }
-        this.lines.clear();
         // SAFETY: `new` allocated the vectors, and no handler is left on
         // them.
         unsafe { bindings::pci_free_irq_vectors(this.pdev.as_ptr()) };

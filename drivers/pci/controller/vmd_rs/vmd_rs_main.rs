@@ -18,10 +18,14 @@ use kernel::{
         register::Array,
         Io, //
     },
+    new_mutex,
     pci,
     prelude::*,
     str::CString,
-    sync::Arc, //
+    sync::{
+        Arc,
+        Mutex, //
+    }, //
 };
 
 #[path = "../../../../rust/kernel_ext/mod.rs"]
@@ -121,9 +125,10 @@ struct VmdDriver;
 struct Vmd<'bound> {
     pdev: &'bound pci::Device<Bound>,
     features: Features,
-    /// The domain; taken in [`Drop`] so that it goes before the VMD's MSI
-    /// mode is restored.
-    bus: Option<Pin<KBox<VmdBus<'bound>>>>,
+    /// The domain; taken and torn down in `unbind`, as vmd.c's remove
+    /// does, so that it goes while the PCI core holds the VMD awake for
+    /// remove and before the VMD's MSI mode is restored.
+    bus: Pin<KBox<Mutex<Domain<'bound>>>>,
     /// debugfs: "info" here, "vectors" (remap mode) in the remap domain.
     _info: Pin<KBox<debugfs::File<Summary>>>,
     _dir: debugfs::Dir,
@@ -174,6 +179,10 @@ impl Summary {
 
 /// The VMD's domain: config space through CFGBAR, MSIs through its vectors.
 type VmdBus<'bound> = RootBus<Arc<Ecam<'bound>>, VmdRemap<'bound>>;
+
+/// The domain until unbind takes it. A type of its own keeps the symbols
+/// of the generic code around it within objtool's name length.
+struct Domain<'bound>(Option<Pin<KBox<VmdBus<'bound>>>>);
 
 /// How the VMD's vectors are shared by its children.
 struct VmdRemap<'bound> {
@@ -228,11 +237,23 @@ fn fill_sysdata(sysdata: &mut bindings::pci_sysdata, vmd: *mut bindings::pci_dev
     sysdata.vmd_dev = vmd;
 }
 
+impl Vmd<'_> {
+    /// Tears the domain down, if it is still there, then turns remapping
+    /// back on: some firmware does not on a soft reboot.
+    fn remove_domain(&self) {
+        let bus = self.bus.lock().0.take();
+        if bus.is_some() {
+            drop(bus);
+            set_msi_remapping(self.pdev, self.features, true);
+        }
+    }
+}
+
+/// Only if unbind did not run: the driver core could not store the data
+/// probe made.
 impl Drop for Vmd<'_> {
     fn drop(&mut self) {
-        drop(self.bus.take());
-        // Some firmware does not enable remapping again on a soft reboot.
-        set_msi_remapping(self.pdev, self.features, true);
+        self.remove_domain();
     }
 }
 
@@ -566,6 +587,9 @@ impl pci::Driver for VmdDriver {
             },
         ];
         let ecam = Arc::pin_init(Ecam::new(cfgbar, layout.buses), GFP_KERNEL)?;
+        // Allocated before the domain exists: nothing may fail after it
+        // does, with the MSI mode set for it.
+        let slot = KBox::pin_init(new_mutex!(Domain(None)), GFP_KERNEL)?;
         // The domain number first: it names the irq domain (H6).
         let domain = DomainNr::new()?;
         let dir = debugfs::Dir::new(&CString::try_from_fmt(fmt!(
@@ -663,15 +687,25 @@ impl pci::Driver for VmdDriver {
                 bus.domain()
             ),
         }
+        slot.lock().0 = Some(bus);
         let pdev: &pci::Device<Bound> = pdev;
         Ok(Vmd {
             pdev,
             features,
-            bus: Some(bus),
+            bus: slot,
             _info: info,
             _dir: dir,
             _enabled: enabled,
         })
+    }
+
+    /// Tears the domain down in remove, in vmd.c's order: its devices and
+    /// root bus, then the vector handlers, their lists and the irq domain
+    /// (`RootBus` and `MsiRemap` drop in that order), then the MSI mode.
+    /// The PCI core holds a runtime PM reference for remove only: devres,
+    /// which drops `Vmd` later, runs without it.
+    fn unbind<'bound>(_dev: &'bound pci::Device<Core<'_>>, this: Pin<&Vmd<'bound>>) {
+        this.remove_domain();
     }
 }
 
@@ -686,7 +720,7 @@ impl PmDriver for VmdDriver {
     /// The VMD's vector handlers go while CPUs go offline (their vectors
     /// would all move to the boot CPU).
     fn suspend<'bound>(_dev: &'bound pci::Device<Core<'_>>, this: Pin<&Vmd<'bound>>) -> Result {
-        if let Some(remap) = this.bus.as_ref().and_then(|b| b.remap()) {
+        if let Some(remap) = this.bus.lock().0.as_ref().and_then(|b| b.remap()) {
             remap.suspend();
         }
         Ok(())
@@ -695,7 +729,8 @@ impl PmDriver for VmdDriver {
     /// Firmware may have reset VMCONFIG: the mode is set again, then the
     /// handlers come back.
     fn resume<'bound>(_dev: &'bound pci::Device<Core<'_>>, this: Pin<&Vmd<'bound>>) -> Result {
-        let remap = this.bus.as_ref().and_then(|b| b.remap());
+        let bus = this.bus.lock();
+        let remap = bus.0.as_ref().and_then(|b| b.remap());
         set_msi_remapping(this.pdev, this.features, remap.is_some());
         match remap {
             Some(remap) => remap.resume(),
