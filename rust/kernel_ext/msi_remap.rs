@@ -59,6 +59,7 @@ use kernel::{
 use crate::{
     kernel_ext::{
         bindings as ext,
+        pci_host::raw_pci_dev,
         sync::RawSpinLockIrq, //
     },
     new_raw_spinlock_irq,
@@ -131,10 +132,10 @@ pub(crate) struct RemapConfig<'a> {
 }
 
 /// One child interrupt: the element of a vector's demux list.
-struct Entry<R: RemapOps> {
+struct Entry<'a, R: RemapOps> {
     /// Link in [`Line::list`]; written under [`MsiRemap::loads`]' lock.
     node: Opaque<bindings::list_head>,
-    line: NonNull<Line<R>>,
+    line: NonNull<Line<'a, R>>,
     virq: c_uint,
     /// On the list; changed under [`MsiRemap::loads`]' lock only.
     enabled: AtomicBool,
@@ -149,7 +150,7 @@ struct Entry<R: RemapOps> {
 /// `list` is an initialised list head of [`Entry::node`]s; `remap` points
 /// to the [`MsiRemap`] that owns this line.
 #[pin_data]
-struct Line<R: RemapOps> {
+struct Line<'a, R: RemapOps> {
     #[pin]
     srcu: Srcu,
     #[pin]
@@ -160,19 +161,19 @@ struct Line<R: RemapOps> {
     /// only by the owner's `&mut`-like paths: creation, suspend, resume and
     /// drop, which the driver core serialises.
     registered: AtomicBool,
-    remap: NonNull<MsiRemap<R>>,
+    remap: NonNull<MsiRemap<'a, R>>,
     #[pin]
     _pin: PhantomPinned,
 }
 
-impl<R: RemapOps> Line<R> {
+impl<'a, R: RemapOps> Line<'a, R> {
     /// Runs `f` on each entry linked into the list.
     ///
     /// # Safety
     ///
     /// The caller holds [`MsiRemap::loads`]' lock, or an SRCU read side of
     /// `srcu`: either way the entries it sees stay valid until it is done.
-    unsafe fn for_each_entry(&self, mut f: impl FnMut(&Entry<R>)) {
+    unsafe fn for_each_entry(&self, mut f: impl FnMut(&Entry<'a, R>)) {
         let head = self.list.get();
         // The volatile reads are `list_for_each_entry_rcu`'s `READ_ONCE`:
         // the writers publish with `list_add_tail_rcu`.
@@ -182,7 +183,11 @@ impl<R: RemapOps> Line<R> {
             // SAFETY: `pos` is the node of a linked entry, valid for the
             // walk (the caller's guarantee).
             let entry = unsafe {
-                &*kernel::container_of!(pos.cast::<Opaque<bindings::list_head>>(), Entry<R>, node)
+                &*kernel::container_of!(
+                    pos.cast::<Opaque<bindings::list_head>>(),
+                    Entry<'a, R>,
+                    node
+                )
             };
             f(entry);
             // SAFETY: As above: `pos` is a valid, linked node.
@@ -205,7 +210,7 @@ impl<R: RemapOps> Line<R> {
         to_result(unsafe {
             bindings::request_irq(
                 self.virq,
-                Some(MsiRemap::<R>::demux),
+                Some(MsiRemap::<'a, R>::demux),
                 // Child handlers expect hard interrupt context.
                 bindings::IRQF_NO_THREAD as c_ulong,
                 name.as_char_ptr(),
@@ -256,19 +261,20 @@ impl fmt::Debug for View {
 ///
 /// # Invariants
 ///
-/// - `pdev` holds a reference to the parent device, bound to its driver
-///   while `self` lives, and `lines.len()` vectors of it are allocated.
+/// - `lines.len()` vectors of `pdev` are allocated.
 /// - `domain`, once non-null, is the irq domain created on `self`, with
 ///   `chip`, `domain_ops` and `parent_ops` as its callbacks.
 #[pin_data(PinnedDrop)]
-pub(crate) struct MsiRemap<R: RemapOps> {
+pub(crate) struct MsiRemap<'a, R: RemapOps> {
     ops: R,
-    pdev: NonNull<bindings::pci_dev>,
+    /// The parent device: bound to its driver for `'a`, which outlives
+    /// `self` (and so its vectors and their handlers).
+    pdev: &'a pci::Device<Bound>,
     /// Child interrupts per vector. The lock also serialises the writers of
     /// the demux lists.
     #[pin]
     loads: RawSpinLockIrq<KVec<u32>>,
-    lines: KVec<Pin<KBox<Line<R>>>>,
+    lines: KVec<Pin<KBox<Line<'a, R>>>>,
     #[pin]
     chip: Opaque<bindings::irq_chip>,
     #[pin]
@@ -285,24 +291,24 @@ pub(crate) struct MsiRemap<R: RemapOps> {
 
 // SAFETY: The raw pointers are to kernel objects usable from any thread; the
 // mutable state is behind the raw spinlock or atomic, and `R` is `Send`.
-unsafe impl<R: RemapOps> Send for MsiRemap<R> {}
+unsafe impl<'a, R: RemapOps> Send for MsiRemap<'a, R> {}
 // SAFETY: Shared access only reads fields set before the domain exists, or
 // goes through the lock; `R` is `Sync`.
-unsafe impl<R: RemapOps> Sync for MsiRemap<R> {}
+unsafe impl<'a, R: RemapOps> Sync for MsiRemap<'a, R> {}
 // SAFETY: As for `MsiRemap`: a `Line` is shared with its vector's handler.
-unsafe impl<R: RemapOps> Send for Line<R> {}
+unsafe impl<'a, R: RemapOps> Send for Line<'a, R> {}
 // SAFETY: See above.
-unsafe impl<R: RemapOps> Sync for Line<R> {}
+unsafe impl<'a, R: RemapOps> Sync for Line<'a, R> {}
 
-impl<R: RemapOps> MsiRemap<R> {
+impl<'a, R: RemapOps> MsiRemap<'a, R> {
     /// Allocates the MSI-X vectors of `pdev`, registers their handlers and
     /// creates the irq domain the children's MSI domains will sit on.
     pub(crate) fn new(
-        pdev: &pci::Device<Bound>,
+        pdev: &'a pci::Device<Bound>,
         ops: R,
         config: RemapConfig<'_>,
     ) -> Result<Pin<KBox<Self>>> {
-        let raw_pdev = ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut();
+        let raw_pdev = raw_pci_dev(pdev);
         // SAFETY: `raw_pdev` is the valid, bound `struct pci_dev` of `pdev`.
         let count = unsafe { bindings::pci_msix_vec_count(raw_pdev) };
         let count = u32::try_from(count).map_err(|_| {
@@ -346,15 +352,11 @@ impl<R: RemapOps> MsiRemap<R> {
         });
         let mut loads = KVec::new();
         loads.resize(n as usize, 0, GFP_KERNEL)?;
-        // SAFETY: `raw_pdev` is valid; the reference is dropped in `drop`,
-        // or below if there is no `Self` to drop.
-        unsafe { bindings::pci_dev_get(raw_pdev) };
         let (chip, parent_ops) = (Self::chip(config.name), Self::parent_ops(&config));
         let mut this = KBox::pin_init(
             try_pin_init!(Self {
                 ops,
-                // INVARIANT: a reference was taken above.
-                pdev: NonNull::new(raw_pdev).ok_or(EINVAL)?,
+                pdev,
                 loads <- new_raw_spinlock_irq!(loads, "msi_remap_lists"),
                 lines: KVec::new(),
                 chip: Opaque::new(chip),
@@ -366,11 +368,7 @@ impl<R: RemapOps> MsiRemap<R> {
                 _pin: PhantomPinned,
             }),
             GFP_KERNEL,
-        )
-        .inspect_err(|_| {
-            // SAFETY: Takes back the reference taken above.
-            unsafe { bindings::pci_dev_put(raw_pdev) }
-        })?;
+        )?;
         // `drop` frees the vectors from here on.
         vectors.dismiss();
         // SAFETY: `create` does not move `*this`.
@@ -414,8 +412,8 @@ impl<R: RemapOps> MsiRemap<R> {
         let this = NonNull::from(&*self);
         self.lines.reserve(n as usize, GFP_KERNEL)?;
         for index in 0..n {
-            // SAFETY: `pdev` is valid and has `n` vectors (type invariant).
-            let virq = unsafe { bindings::pci_irq_vector(self.pdev.as_ptr(), index) };
+            // SAFETY: `pdev` is bound and has `n` vectors (type invariant).
+            let virq = unsafe { bindings::pci_irq_vector(raw_pci_dev(self.pdev), index) };
             let virq = c_uint::try_from(virq).map_err(|_| Error::from_errno(virq))?;
             let line = KBox::pin_init(
                 try_pin_init!(Line {
@@ -494,7 +492,7 @@ impl<R: RemapOps> MsiRemap<R> {
     ///
     /// # Safety
     ///
-    /// `this` points to a live `MsiRemap<R>`.
+    /// `this` points to a live `MsiRemap<'a, R>`.
     unsafe fn show(this: NonNull<c_void>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // SAFETY: The caller's guarantee.
         let this = unsafe { this.cast::<Self>().as_ref() };
@@ -512,7 +510,7 @@ impl<R: RemapOps> MsiRemap<R> {
             let _guard = this.loads.lock();
             for line in this.lines.iter() {
                 // Past the capacity the rest is left out.
-                let mut add = |entry: &Entry<R>| {
+                let mut add = |entry: &Entry<'a, R>| {
                     let _ = children.push_within_capacity((line.index, entry.virq));
                 };
                 // SAFETY: We hold the lock the list writers take.
@@ -583,11 +581,11 @@ impl<R: RemapOps> MsiRemap<R> {
     /// `cookie` must be the `Line` the handler was registered with.
     unsafe extern "C" fn demux(_irq: c_int, cookie: *mut c_void) -> bindings::irqreturn_t {
         // SAFETY: The line outlives its handler registration.
-        let line = unsafe { &*cookie.cast::<Line<R>>() };
+        let line = unsafe { &*cookie.cast::<Line<'a, R>>() };
         // SAFETY: The owner outlives its lines' handlers.
         let remap = unsafe { line.remap.as_ref() };
         let _guard = line.srcu.read_lock();
-        let handle = |entry: &Entry<R>| {
+        let handle = |entry: &Entry<'a, R>| {
             if let Some(child) = &entry.flush {
                 remap.ops.flush(child);
             }
@@ -696,7 +694,7 @@ impl<R: RemapOps> MsiRemap<R> {
                 continue;
             }
             // SAFETY: `data` is valid; its chip data is an entry or null.
-            let entry = unsafe { (*data).chip_data.cast::<Entry<R>>() };
+            let entry = unsafe { (*data).chip_data.cast::<Entry<'a, R>>() };
             if entry.is_null() {
                 continue;
             }
@@ -728,7 +726,7 @@ impl<R: RemapOps> MsiRemap<R> {
         msg: *mut bindings::msi_msg,
     ) {
         // SAFETY: Our interrupts' chip data is their entry.
-        let line = unsafe { (*(*data).chip_data.cast::<Entry<R>>()).line.as_ref() };
+        let line = unsafe { (*(*data).chip_data.cast::<Entry<'a, R>>()).line.as_ref() };
         // SAFETY: The line's owner outlives its lines.
         let remap = unsafe { line.remap.as_ref() };
         let m = remap.ops.compose_msg(line.index as u32);
@@ -770,17 +768,17 @@ impl<R: RemapOps> MsiRemap<R> {
     /// # Safety
     ///
     /// `data` is a per-device MSI interrupt whose parent is ours.
-    unsafe fn entry_of<'a>(data: *mut bindings::irq_data) -> (&'a Self, &'a Entry<R>) {
+    unsafe fn entry_of<'b>(data: *mut bindings::irq_data) -> (&'b Self, &'b Entry<'a, R>) {
         // SAFETY: `data`'s parent is an interrupt of ours (the caller's
         // guarantee), whose chip data is its entry, alive while it is.
-        let entry = unsafe { &*(*(*data).parent_data).chip_data.cast::<Entry<R>>() };
+        let entry = unsafe { &*(*(*data).parent_data).chip_data.cast::<Entry<'a, R>>() };
         // SAFETY: A line outlives its entries, the line's owner its lines.
         let this = unsafe { entry.line.as_ref().remap.as_ref() };
         (this, entry)
     }
 
     /// Links `entry` into its vector's list.
-    fn link(&self, entry: &Entry<R>) {
+    fn link(&self, entry: &Entry<'a, R>) {
         let _guard = self.loads.lock();
         if !entry.enabled.load(Ordering::Relaxed) {
             // SAFETY: A line outlives its entries.
@@ -798,7 +796,7 @@ impl<R: RemapOps> MsiRemap<R> {
     /// # Safety
     ///
     /// `entry` must be an entry of this domain.
-    unsafe fn unlink(&self, entry: &Entry<R>) {
+    unsafe fn unlink(&self, entry: &Entry<'a, R>) {
         let _guard = self.loads.lock();
         if entry.enabled.load(Ordering::Relaxed) {
             // SAFETY: The node is on a list; writers are serialised.
@@ -856,7 +854,7 @@ impl<R: RemapOps> MsiRemap<R> {
 }
 
 #[pinned_drop]
-impl<R: RemapOps> PinnedDrop for MsiRemap<R> {
+impl<'a, R: RemapOps> PinnedDrop for MsiRemap<'a, R> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: Not moved out of; fields are dropped in place below.
         let this = unsafe { self.get_unchecked_mut() };
@@ -881,8 +879,6 @@ impl<R: RemapOps> PinnedDrop for MsiRemap<R> {
         }
         // SAFETY: `new` allocated the vectors, and no handler is left on
         // them.
-        unsafe { bindings::pci_free_irq_vectors(this.pdev.as_ptr()) };
-        // SAFETY: Gives back the reference `new` took (type invariant).
-        unsafe { bindings::pci_dev_put(this.pdev.as_ptr()) };
+        unsafe { bindings::pci_free_irq_vectors(raw_pci_dev(this.pdev)) };
     }
 }

@@ -12,10 +12,7 @@
 
 use core::{
     marker::PhantomPinned,
-    ptr::{
-        self,
-        NonNull, //
-    },
+    ptr, //
 };
 
 use kernel::{
@@ -76,6 +73,12 @@ impl<T: ConfigOps + Send> ConfigOps for Arc<T> {
     }
 }
 
+/// The `struct pci_dev` of `pdev`, for the C calls the kernel crate does
+/// not wrap: `pci::Device` is a transparent wrapper of it.
+pub(crate) fn raw_pci_dev(pdev: &pci::Device<Bound>) -> *mut bindings::pci_dev {
+    ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut()
+}
+
 /// A PCI device with memory decoding and bus mastering on, turned off
 /// again when dropped (what `pcim_enable_device` gives a C driver): the
 /// kernel crate's `enable_device_mem` has no counterpart, so a driver that
@@ -96,9 +99,7 @@ impl<'a> EnabledDevice<'a> {
 
 impl Drop for EnabledDevice<'_> {
     fn drop(&mut self) {
-        let raw = ptr::from_ref(self.pdev)
-            .cast::<bindings::pci_dev>()
-            .cast_mut();
+        let raw = raw_pci_dev(self.pdev);
         // SAFETY: The device is valid: `self` borrows it.
         unsafe { bindings::pci_clear_master(raw) };
         // SAFETY: As above; `new` enabled it, once.
@@ -127,10 +128,8 @@ pub(crate) fn set_dma_mask_64_or_32(pdev: &pci::Device<Core<'_>>) -> Result {
 /// it. The walk gives up after 48 entries, so a looping list from broken
 /// or hostile hardware cannot hang the caller.
 pub(crate) fn find_capability(pdev: &pci::Device<Bound>, id: u8) -> Option<u8> {
-    let raw = ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut();
-    // SAFETY: `pci::Device` is a transparent wrapper of the valid `struct
-    // pci_dev` `pdev` stands for.
-    let pos = unsafe { bindings::pci_find_capability(raw, id.into()) };
+    // SAFETY: `pdev` is a valid `struct pci_dev`.
+    let pos = unsafe { bindings::pci_find_capability(raw_pci_dev(pdev), id.into()) };
     (pos != 0).then_some(pos)
 }
 
@@ -221,7 +220,7 @@ mod acpi_hook {
         // SAFETY: `bus` is below the root bus holding the hook, whose
         // `RootBus<T, R>` took it (so `companion::<T, R>` is the hook) in
         // `scan_and_add`, and is live until that releases it.
-        let this = unsafe { RootBus::<T, R>::from_bus(bus) };
+        let this = unsafe { RootBus::<'_, T, R>::from_bus(bus) };
         let address = this
             .acpi_address
             .and_then(|address| address(number.wrapping_sub(root_number), devfn as u8));
@@ -384,23 +383,24 @@ struct Raw {
 ///
 /// # Invariants
 ///
-/// - `pdev` holds a reference to the parent `struct pci_dev`.
 /// - Once `bus` is non-null it is the root bus created on `raw`, which it
 ///   points into, and stays valid until [`Drop`] removes it.
 /// - `raw.sysdata.domain` is `domain`'s number.
 /// - The bus's devices take their MSIs from `remap`'s domain if there is
 ///   one, which therefore lives until the bus is removed.
 #[pin_data(PinnedDrop)]
-pub(crate) struct RootBus<T: ConfigOps, R: RemapOps> {
+pub(crate) struct RootBus<'a, T: ConfigOps, R: RemapOps> {
     #[pin]
     raw: Opaque<Raw>,
     #[pin]
     ops: T,
-    pdev: NonNull<bindings::pci_dev>,
+    /// The parent device: bound to its driver for `'a`, which outlives
+    /// `self`, so no reference count of our own keeps it.
+    pdev: &'a pci::Device<Bound>,
     bus: *mut bindings::pci_bus,
     link_name: &'static CStr,
     bars: [usize; 2],
-    remap: Option<Pin<KBox<MsiRemap<R>>>>,
+    remap: Option<Pin<KBox<MsiRemap<'a, R>>>>,
     domain: DomainNr,
     acpi_address: Option<fn(u8, u8) -> Option<u64>>,
     #[pin]
@@ -409,35 +409,29 @@ pub(crate) struct RootBus<T: ConfigOps, R: RemapOps> {
 
 // SAFETY: The raw pointers are to kernel objects that may be used from any
 // thread; `T` is `Sync` and the PCI core serialises its own use of `raw`.
-unsafe impl<T: ConfigOps + Send, R: RemapOps> Send for RootBus<T, R> {}
+unsafe impl<T: ConfigOps + Send, R: RemapOps> Send for RootBus<'_, T, R> {}
 // SAFETY: See above; `&RootBus` only reads `raw` and calls `T` through `&T`.
-unsafe impl<T: ConfigOps, R: RemapOps> Sync for RootBus<T, R> {}
+unsafe impl<T: ConfigOps, R: RemapOps> Sync for RootBus<'_, T, R> {}
 
-impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
+impl<'a, T: ConfigOps, R: RemapOps> RootBus<'a, T, R> {
     /// Creates the root bus (not scanned yet) for `pdev` on `domain`, with
     /// `ops` as its config accessors. Its devices' MSIs go through `remap`,
     /// or with [`None`] through the parent device's MSI domain, as if the
     /// bus were not there.
     pub(crate) fn new(
-        pdev: &pci::Device<Bound>,
+        pdev: &'a pci::Device<Bound>,
         domain: DomainNr,
         ops: impl PinInit<T, Error>,
         config: RootBusConfig,
-        remap: Option<Pin<KBox<MsiRemap<R>>>>,
+        remap: Option<Pin<KBox<MsiRemap<'a, R>>>>,
     ) -> Result<Pin<KBox<Self>>> {
-        let raw_pdev = ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut();
-        // SAFETY: `pci::Device` is a transparent wrapper of `struct pci_dev`,
-        // so `raw_pdev` points to the valid `struct pci_dev` `pdev` stands
-        // for; the reference taken here is dropped in `Drop`.
-        unsafe { bindings::pci_dev_get(raw_pdev) };
         let link_name = config.link_name;
         let bars = [config.windows[0].bar, config.windows[1].bar];
         let this = KBox::pin_init(
             try_pin_init!(Self {
                 raw: Opaque::zeroed(),
                 ops <- ops,
-                // INVARIANT: a reference was taken above.
-                pdev: NonNull::new(raw_pdev).ok_or(EINVAL)?,
+                pdev,
                 bus: ptr::null_mut(),
                 link_name,
                 bars,
@@ -448,14 +442,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
             }),
             GFP_KERNEL,
         );
-        let mut this = match this {
-            Ok(this) => this,
-            Err(e) => {
-                // SAFETY: Takes back the reference taken above.
-                unsafe { bindings::pci_dev_put(raw_pdev) };
-                return Err(e);
-            }
-        };
+        let mut this = this?;
         // SAFETY: Nothing below moves `*this`: `create` only fills in fields
         // in place and hands out pointers into the pinned `raw`.
         unsafe { this.as_mut().get_unchecked_mut().create(&config) }?;
@@ -465,9 +452,9 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
     /// Fills in `raw` and creates the bus on it.
     fn create(&mut self, config: &RootBusConfig) -> Result {
         let raw = self.raw.get();
-        let pdev = self.pdev.as_ptr();
+        let pdev = raw_pci_dev(self.pdev);
 
-        // SAFETY: `pdev` is valid (type invariant), and so is its bus.
+        // SAFETY: `pdev` is valid (borrowed for `'a`), and so is its bus.
         let node = unsafe { ext::kernel_ext_pcibus_to_node((*pdev).bus) };
         let mut resources = [bindings::resource {
             name: config.bus_name.as_char_ptr(),
@@ -477,7 +464,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
             ..Default::default()
         }; 3];
         for (i, w) in config.windows.iter().enumerate() {
-            // SAFETY: `pdev` is valid (type invariant): only the address of
+            // SAFETY: `pdev` is valid (borrowed for `'a`): only the address of
             // one of its resources is taken.
             let bar = unsafe { &raw mut (*pdev).resource[w.bar] };
             // SAFETY: As above: `bar` is valid for reads.
@@ -540,7 +527,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
                 config.windows[1].offset,
             );
         }
-        // SAFETY: `pdev` is valid (type invariant); the accessors and sysdata
+        // SAFETY: `pdev` is valid (borrowed for `'a`); the accessors and sysdata
         // live in the pinned `raw` until `Drop` has removed the bus.
         let bus = unsafe {
             bindings::pci_create_root_bus(
@@ -583,7 +570,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
         // Children's MSIs: remapped, or through the parent's domain.
         let domain = match &self.remap {
             Some(remap) => remap.irq_domain(),
-            // SAFETY: `pdev` is valid (type invariant).
+            // SAFETY: `pdev` is valid (borrowed for `'a`).
             None => unsafe { ext::kernel_ext_dev_get_msi_domain(&raw const (*pdev).dev) },
         };
         // SAFETY: `bus` is valid; the domain outlives it (type invariant).
@@ -612,7 +599,7 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
     }
 
     /// The remapping domain of the children's MSIs, if they are remapped.
-    pub(crate) fn remap(&self) -> Option<&MsiRemap<R>> {
+    pub(crate) fn remap(&self) -> Option<&MsiRemap<'a, R>> {
         self.remap.as_deref()
     }
 
@@ -745,9 +732,9 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
     /// # Safety
     ///
     /// `bus` must be a bus below a live `RootBus<T>`.
-    unsafe fn from_bus<'a>(bus: *mut bindings::pci_bus) -> &'a Self
+    unsafe fn from_bus<'b>(bus: *mut bindings::pci_bus) -> &'b Self
     where
-        Self: 'a,
+        Self: 'b,
     {
         // SAFETY: `bus` is valid (the caller's guarantee).
         let sysdata = unsafe { (*bus).sysdata.cast::<bindings::pci_sysdata>() };
@@ -763,14 +750,14 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
     /// # Safety
     ///
     /// `bus` must be a bus below a live `RootBus<T>`, valid for the call.
-    unsafe fn decode<'a>(
+    unsafe fn decode<'b>(
         bus: *mut bindings::pci_bus,
         devfn: c_uint,
         reg: c_int,
         len: c_int,
-    ) -> Result<(&'a T, u8, u8, u16, u8), c_int>
+    ) -> Result<(&'b T, u8, u8, u16, u8), c_int>
     where
-        Self: 'a,
+        Self: 'b,
     {
         // SAFETY: The caller vouches for `bus`: the PCI core calls `pci_ops`
         // only on buses below the root bus, which lives as long as its
@@ -837,9 +824,9 @@ impl<T: ConfigOps, R: RemapOps> RootBus<T, R> {
 }
 
 #[pinned_drop]
-impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<T, R> {
+impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<'_, T, R> {
     fn drop(self: Pin<&mut Self>) {
-        let pdev = self.pdev.as_ptr();
+        let pdev = raw_pci_dev(self.pdev);
         let bus = self.bus;
         // Its devices, it and then its host bridge go before the accessors
         // and resources.
@@ -850,7 +837,7 @@ impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<T, R> {
             // lock: take it only once they are gone, for the removal.
             // SAFETY: As above.
             unsafe { bindings::pci_stop_root_bus(bus) };
-            // SAFETY: `pdev` is valid (we hold a reference); the link is
+            // SAFETY: `pdev` is valid (borrowed for `'a`); the link is
             // `create`'s, if it made one.
             unsafe {
                 bindings::sysfs_remove_link(&raw mut (*pdev).dev.kobj, self.link_name.as_char_ptr())
@@ -874,7 +861,5 @@ impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<T, R> {
                 unsafe { (*pdev).resource[bar].child = ptr::null_mut() };
             }
         }
-        // SAFETY: Gives back the reference `new` took (type invariant).
-        unsafe { bindings::pci_dev_put(pdev) };
     }
 }

@@ -178,7 +178,7 @@ impl Summary {
 }
 
 /// The VMD's domain: config space through CFGBAR, MSIs through its vectors.
-type VmdBus<'bound> = RootBus<Arc<Ecam<'bound>>, VmdRemap<'bound>>;
+type VmdBus<'bound> = RootBus<'bound, Arc<Ecam<'bound>>, VmdRemap<'bound>>;
 
 /// The domain until unbind takes it. A type of its own keeps the symbols
 /// of the generic code around it within objtool's name length.
