@@ -48,9 +48,7 @@ run: provision
 	$(MAKE) modules
 	python3 tools/testing/run.py
 
-# The kasan kernel too: a few of the tests run on it.
 check: provision
-	$(PROVISION) kernel kasan
 	python3 tools/testing/check.py
 
 # The long runs (not part of check): see tools/testing/soak.py.

@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """`make check`: builds vmd_rs (warnings are errors), runs clippy and
-rustfmt, then the VM tests, on the debug kernel and, a few, on the kasan
-kernel.  Prints one line per test and, last,
+rustfmt, then the VM tests.  Prints one line per test and, last,
 `N passed, N failed`; exits non-zero on any failure.
 
 Usage: check.py [-k SUBSTRING] [-j JOBS]
@@ -13,7 +12,6 @@ import concurrent.futures
 import io
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -26,10 +24,7 @@ import machines  # noqa: E402
 import vmtest  # noqa: E402
 
 # Load cycles in make check; make soak runs 200.
-CHECK_CYCLES = 50
-# Load cycles per driver on the kasan kernel in make check; make kasan runs
-# 20, with slub_debug.
-KASAN_CYCLES = 5
+CHECK_CYCLES = 10
 # Unbinds under IO per VMD and driver in make check; make soak runs 20.
 TEARDOWN_ROUNDS = 1
 # Hot-removals of a child under IO per hotplug port and driver (mixed);
@@ -128,50 +123,6 @@ class Runner:
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
             for fut in [pool.submit(self._run_boot, b) for b in boots]:
                 fut.result()
-
-
-def build_kasan_module(r):
-    """vmd_rs.ko for the kasan kernel, built in a copy of the sources: the
-    tree's own build is the debug kernel's.  Returns its path or None."""
-    out = os.path.join(vmtest.CACHE, "kasan-module")
-    ko = os.path.join(out, "vmd_rs.ko")
-    name = "build: vmd_rs.ko compiles against the kasan kernel"
-    if not r.wanted(name):
-        # -k left the build out: the last one, if any.
-        return ko if os.path.exists(ko) else None
-    os.makedirs(out, exist_ok=True)
-    # Sources only: the tree's objects were built for the debug kernel.
-    products = shutil.ignore_patterns("*.o", ".*.cmd", "*.ko", "*.mod", "*.mod.c")
-    for f in ("Kbuild", "drivers", "rust"):
-        src, dst = os.path.join(ROOT, f), os.path.join(out, f)
-        if os.path.isdir(src):
-            shutil.rmtree(dst, ignore_errors=True)
-            shutil.copytree(src, dst, ignore=products)
-        else:
-            shutil.copy(src, dst)
-    ok = r.command(name, ["make", "--no-print-directory", "-C", vmtest.kdir("kasan"),
-                          "LLVM=-19", f"M={out}", "modules"])
-    return ko if ok else None
-
-
-def kasan_boots(r, ko, cycles, slub_debug):
-    """The cases where a memory error is likeliest, on the kasan kernel:
-    the hostile-hardware matrix, load cycles and teardown under load, each
-    driver.  With 4-level paging (no5lvl), where the window of the early
-    KASAN report (vmtest.KNOWN_UPSTREAM, kasan.py) does not exist, so that
-    lockdep stays on for the whole boot."""
-    P = vmtest.Part
-    kw = {"flavour": "kasan", "ko": ko, "append": "no5lvl", "slub_debug": slub_debug}
-    r.boot("kasan: hostile", [
-        P("kasan: matrix", "matrix.sh", ["vmd_rs"]),
-        P("kasan: matrix", "matrix.sh", ["vmd"]),
-    ], machine=machines.HOSTILE, timeout=2400, **kw)
-    r.boot("kasan: pair", [
-        P(f"kasan: vmd_rs {cycles} cycles", "cycles.sh", ["vmd_rs", str(cycles)]),
-        P(f"kasan: C driver {cycles} cycles", "cycles.sh", ["vmd", str(cycles)]),
-        P("kasan: teardown", "teardown.sh", ["vmd_rs", str(TEARDOWN_ROUNDS)]),
-        P("kasan: teardown", "teardown.sh", ["vmd", str(TEARDOWN_ROUNDS)]),
-    ], machine=machines.PAIR, timeout=3000, **kw)
 
 
 def modinfo_aliases():
@@ -312,12 +263,6 @@ def main():
             P("faults", "faults.sh", ["vmd_rs", str(FAULT_STRIDE)]),
             P("faults", "faults.sh", ["vmd", str(FAULT_STRIDE)]),
         ], machine=machines.FAULTS, timeout=1200)
-        # KASAN: the matrix, cycles and teardown under load on the kasan
-        # kernel, which make check's provisioning builds (make kasan runs
-        # them with slub_debug and more cycles).
-        kko = build_kasan_module(r)
-        if kko:
-            kasan_boots(r, kko, KASAN_CYCLES, slub_debug=False)
     else:
         if r.wanted("module load/unload"):
             r.result("module load/unload: not run, the module did not build", False)
