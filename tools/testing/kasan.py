@@ -28,11 +28,6 @@ def build_module(r):
     """vmd_rs.ko for the kasan kernel, built in a copy of the sources: the
     tree's own build is the debug kernel's.  Returns its path or None."""
     out = os.path.join(vmtest.CACHE, "kasan-module")
-    ko = os.path.join(out, "vmd_rs.ko")
-    name = "build: vmd_rs.ko compiles against the kasan kernel"
-    if not r.wanted(name):
-        # -k left the build out: the last one, if any.
-        return ko if os.path.exists(ko) else None
     os.makedirs(out, exist_ok=True)
     # Sources only: the tree's objects were built for the debug kernel.
     products = shutil.ignore_patterns("*.o", ".*.cmd", "*.ko", "*.mod", "*.mod.c")
@@ -43,31 +38,10 @@ def build_module(r):
             shutil.copytree(src, dst, ignore=products)
         else:
             shutil.copy(src, dst)
-    ok = r.command(name, ["make", "--no-print-directory", "-C", vmtest.kdir("kasan"),
-                          "LLVM=-19", f"M={out}", "modules"])
-    return ko if ok else None
-
-
-def kasan_boots(r, ko, cycles):
-    """The cases where a memory error is likeliest, on the kasan kernel:
-    the hostile-hardware matrix, load cycles and teardown under load, each
-    driver.  With 4-level paging (no5lvl), where the window of the early
-    KASAN report (vmtest.KNOWN_UPSTREAM) does not exist, so that lockdep
-    stays on for the whole boot.  Under TCG a kasan boot is slow: without
-    slub_debug, the matrix took 1695 s and 5 cycles plus a teardown round
-    per driver 2983 s (December 2026)."""
-    P = vmtest.Part
-    kw = {"flavour": "kasan", "ko": ko, "append": "no5lvl", "slub_debug": True}
-    r.boot("kasan: hostile", [
-        P("kasan: matrix", "matrix.sh", ["vmd_rs"]),
-        P("kasan: matrix", "matrix.sh", ["vmd"]),
-    ], machine=machines.HOSTILE, timeout=5400, **kw)
-    r.boot("kasan: pair", [
-        P(f"kasan: vmd_rs {cycles} cycles", "cycles.sh", ["vmd_rs", str(cycles)]),
-        P(f"kasan: C driver {cycles} cycles", "cycles.sh", ["vmd", str(cycles)]),
-        P("kasan: teardown", "teardown.sh", ["vmd_rs", str(check.TEARDOWN_ROUNDS)]),
-        P("kasan: teardown", "teardown.sh", ["vmd", str(check.TEARDOWN_ROUNDS)]),
-    ], machine=machines.PAIR, timeout=3600 + cycles * 600, **kw)
+    ok = r.command("build: vmd_rs.ko compiles against the kasan kernel",
+                   ["make", "--no-print-directory", "-C", vmtest.kdir("kasan"),
+                    "LLVM=-19", f"M={out}", "modules"])
+    return os.path.join(out, "vmd_rs.ko") if ok else None
 
 
 def main():
@@ -84,6 +58,7 @@ def main():
     ko = build_module(r)
     if not ko:
         return r.finish("make kasan", start, a.jobs)
+    P = vmtest.Part
     # No intel-vmd device, no VMD driver, 5-level paging (TCG's CPU has
     # LA57): the early-boot KASAN report of vmtest.KNOWN_UPSTREAM.  It
     # needs an interrupt inside a window of identify_cpu(), so it may miss
@@ -91,7 +66,21 @@ def main():
     early = [f"kasan: no VMD, 5-level paging, boot {i}" for i in range(1, a.plain + 1)]
     for name in early:
         r.vm(name, "early_kasan.sh", timeout=900, flavour="kasan", lockdep_off_by_known=True)
-    kasan_boots(r, ko, a.cycles)
+    # The rest with 4-level paging, where that window does not exist, so
+    # that lockdep stays on for the whole boot.  Slow under TCG: without
+    # slub_debug, the matrix took 1695 s, 5 cycles and a teardown round per
+    # driver 2983 s (December 2026).
+    kw = {"flavour": "kasan", "ko": ko, "append": "no5lvl", "slub_debug": True}
+    r.boot("kasan: hostile", [
+        P("kasan: matrix", "matrix.sh", ["vmd_rs"]),
+        P("kasan: matrix", "matrix.sh", ["vmd"]),
+    ], machine=machines.HOSTILE, timeout=5400, **kw)
+    r.boot("kasan: pair", [
+        P(f"kasan: vmd_rs {a.cycles} cycles", "cycles.sh", ["vmd_rs", str(a.cycles)]),
+        P(f"kasan: C driver {a.cycles} cycles", "cycles.sh", ["vmd", str(a.cycles)]),
+        P("kasan: teardown", "teardown.sh", ["vmd_rs", str(check.TEARDOWN_ROUNDS)]),
+        P("kasan: teardown", "teardown.sh", ["vmd", str(check.TEARDOWN_ROUNDS)]),
+    ], machine=machines.PAIR, timeout=3600 + a.cycles * 600, **kw)
     r.run_boots(a.jobs)
     seen = [n for n in early if n in r.boot_results and any(
         "wild-memory-access" in k for k in r.boot_results[n].known)]
