@@ -43,9 +43,9 @@ bool kernel_ext_irqs_disabled(void)
 	return irqs_disabled();
 }
 
-int kernel_ext_pcibus_to_node(struct pci_bus *bus)
+int kernel_ext_dev_to_node(struct device *dev)
 {
-	return pcibus_to_node(bus);
+	return dev_to_node(dev);
 }
 
 struct irq_domain *kernel_ext_dev_get_msi_domain(const struct device *dev)
@@ -92,6 +92,14 @@ bool kernel_ext_xen_domain(void)
 {
 	return xen_domain();
 }
+
+#ifdef CONFIG_KUNIT
+/* A device bound to a driver of KUnit's for the running test. */
+struct device *kernel_ext_kunit_device_register(const char *name)
+{
+	return kunit_device_register(kunit_get_current_test(), name);
+}
+#endif
 
 #ifdef CONFIG_ACPI
 /* Used with the companion lookup hook, which exists with ACPI only. */

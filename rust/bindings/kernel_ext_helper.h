@@ -10,6 +10,8 @@
 /* pci-acpi.h needs pci.h first. */
 #include <linux/pci.h>
 #include <linux/acpi.h>
+#include <kunit/device.h>
+#include <kunit/test-bug.h>
 #include <linux/irqchip/irq-msi-lib.h>
 #include <linux/lockdep.h>
 #include <linux/msi.h>
@@ -26,7 +28,7 @@ bool kernel_ext_raw_spin_trylock_irq_disable(raw_spinlock_t *lock);
 void kernel_ext_raw_spin_unlock_irq_enable(raw_spinlock_t *lock);
 void kernel_ext_raw_spin_assert_is_held(raw_spinlock_t *lock);
 bool kernel_ext_irqs_disabled(void);
-int kernel_ext_pcibus_to_node(struct pci_bus *bus);
+int kernel_ext_dev_to_node(struct device *dev);
 struct irq_domain *kernel_ext_dev_get_msi_domain(const struct device *dev);
 void kernel_ext_dev_set_msi_domain(struct device *dev, struct irq_domain *d);
 void kernel_ext_list_add_tail_rcu(struct list_head *new, struct list_head *head);
@@ -35,6 +37,9 @@ struct pci_dev *kernel_ext_msi_desc_to_pci_dev(struct msi_desc *desc);
 void kernel_ext_msi_msg_set(struct msi_msg *msg, u32 address_lo, u32 address_hi,
 			u32 data);
 bool kernel_ext_xen_domain(void);
+#ifdef CONFIG_KUNIT
+struct device *kernel_ext_kunit_device_register(const char *name);
+#endif
 #ifdef CONFIG_ACPI
 struct acpi_device *kernel_ext_acpi_companion(struct device *dev);
 #endif

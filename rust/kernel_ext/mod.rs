@@ -10,5 +10,6 @@ pub(crate) mod bindings;
 pub(crate) mod msi_remap;
 pub(crate) mod param;
 pub(crate) mod pci_driver;
+pub(crate) mod pci_ext;
 pub(crate) mod pci_host;
 pub(crate) mod sync;

@@ -59,7 +59,7 @@ use kernel::{
 use crate::{
     kernel_ext::{
         bindings as ext,
-        pci_host::raw_pci_dev,
+        pci_ext::raw_pci_dev,
         sync::RawSpinLockIrq, //
     },
     new_raw_spinlock_irq,

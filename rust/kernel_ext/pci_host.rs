@@ -1,25 +1,51 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A PCI root bus on an emulated domain, with config accessors in Rust.
+//! A PCI host bridge whose config space a driver provides in Rust.
 //!
 //! C header: [`include/linux/pci.h`](srctree/include/linux/pci.h)
 //!
-//! A driver that exposes a PCI hierarchy of its own creates a
-//! [`RootBus`] with its [`ConfigOps`], scans it and adds its devices. The
-//! bus, its domain number and the resources it was given live as long as
-//! the [`RootBus`]; dropping it stops and removes every device below it
-//! first, so the accessors are never called on freed state.
+//! The `pci_host_bridge` + `pci_host_probe()` model: the bridge is
+//! allocated with a private area ([`pci_alloc_host_bridge`]) that holds
+//! everything the PCI core keeps pointers to (sysdata, the bus and window
+//! resources), its `pci_ops` are a static table per [`ConfigOps`] type, and
+//! the bridge is scanned, assigned and added as `pci_host_probe()` does,
+//! with the driver's hooks between those steps.
+//!
+//! The private area lives as long as the bridge's `struct device`, which
+//! every bus and device below it keeps a reference to: a `pci_dev`
+//! reference that outlives the removal can still make config cycles, and
+//! they find the accessors revoked (`PCIBIOS_DEVICE_NOT_FOUND`), not freed
+//! memory. The driver's [`ConfigOps`] stay in the [`HostBridge`], which
+//! publishes them to the private area only once it is fully initialised
+//! and revokes them (waiting for running accessors) after the removal.
+//!
+//! [`pci_alloc_host_bridge`]: srctree/drivers/pci/probe.c
 
 use core::{
-    marker::PhantomPinned,
-    ptr, //
+    marker::{
+        PhantomData,
+        PhantomPinned, //
+    },
+    mem::{
+        self,
+        ManuallyDrop, //
+    },
+    ptr::{
+        self,
+        NonNull, //
+    },
+    sync::atomic::{
+        AtomicPtr,
+        AtomicU8,
+        Ordering, //
+    },
 };
 
 use kernel::{
     bindings,
     device::{
-        Bound,
-        Core, //
+        self,
+        Bound, //
     },
     error::to_result,
     ffi::{
@@ -30,7 +56,10 @@ use kernel::{
     },
     pci,
     prelude::*,
-    sync::Arc,
+    sync::{
+        rcu,
+        Arc, //
+    },
     types::Opaque, //
 };
 
@@ -40,16 +69,21 @@ use crate::kernel_ext::{
         MsiRemap,
         RemapOps, //
     },
+    pci_ext::raw_pci_dev,
 };
 
 use acpi_hook::AcpiHook;
 
-/// What an accessor returns for an address outside the bus.
+/// What an accessor returns for an address outside the bus, or once the
+/// accessors are revoked.
 const PCIBIOS_DEVICE_NOT_FOUND: c_int = bindings::PCIBIOS_DEVICE_NOT_FOUND as c_int;
 /// What an accessor returns for arguments out of range.
 const PCIBIOS_BAD_REGISTER_NUMBER: c_int = bindings::PCIBIOS_BAD_REGISTER_NUMBER as c_int;
 
-/// Config space accessors of a root bus.
+/// How many memory windows a [`HostBridge`] takes.
+pub(crate) const MAX_WINDOWS: usize = 4;
+
+/// Config space accessors of a host bridge's buses.
 ///
 /// Called by the PCI core under its raw `pci_lock`, possibly from atomic
 /// context: implementations must not sleep.
@@ -73,73 +107,6 @@ impl<T: ConfigOps + Send> ConfigOps for Arc<T> {
     }
 }
 
-/// The `struct pci_dev` of `pdev`, for the C calls the kernel crate does
-/// not wrap: `pci::Device` is a transparent wrapper of it.
-pub(crate) fn raw_pci_dev(pdev: &pci::Device<Bound>) -> *mut bindings::pci_dev {
-    ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut()
-}
-
-/// A PCI device with memory decoding and bus mastering on, turned off
-/// again when dropped (what `pcim_enable_device` gives a C driver): the
-/// kernel crate's `enable_device_mem` has no counterpart, so a driver that
-/// binds repeatedly would pile up enable counts and leave its device
-/// mastering the bus after unbind.
-pub(crate) struct EnabledDevice<'a> {
-    pdev: &'a pci::Device<Bound>,
-}
-
-impl<'a> EnabledDevice<'a> {
-    /// Enables memory decoding and bus mastering.
-    pub(crate) fn new(pdev: &'a pci::Device<Core<'_>>) -> Result<Self> {
-        pdev.enable_device_mem()?;
-        pdev.set_master();
-        Ok(Self { pdev })
-    }
-}
-
-impl Drop for EnabledDevice<'_> {
-    fn drop(&mut self) {
-        let raw = raw_pci_dev(self.pdev);
-        // SAFETY: The device is valid: `self` borrows it.
-        unsafe { bindings::pci_clear_master(raw) };
-        // SAFETY: As above; `new` enabled it, once.
-        unsafe { bindings::pci_disable_device(raw) };
-    }
-}
-
-/// Gives `pdev` the widest DMA mask the platform takes (64, else 32 bits).
-///
-/// A device that hides a PCI hierarchy may do no DMA of its own while its
-/// children's DMA carries its requester ID: the IOMMU maps it with this
-/// device's mask.
-pub(crate) fn set_dma_mask_64_or_32(pdev: &pci::Device<Core<'_>>) -> Result {
-    use kernel::dma::{
-        Device as _,
-        DmaMask, //
-    };
-    // SAFETY: Called from probe, before anything maps DMA for the device.
-    unsafe {
-        pdev.dma_set_mask_and_coherent(DmaMask::new::<64>())
-            .or_else(|_| pdev.dma_set_mask_and_coherent(DmaMask::new::<32>()))
-    }
-}
-
-/// Offset of standard capability `id` in `pdev`'s config space, if it has
-/// it. The walk gives up after 48 entries, so a looping list from broken
-/// or hostile hardware cannot hang the caller.
-pub(crate) fn find_capability(pdev: &pci::Device<Bound>, id: u8) -> Option<u8> {
-    // SAFETY: `pdev` is a valid `struct pci_dev`.
-    let pos = unsafe { bindings::pci_find_capability(raw_pci_dev(pdev), id.into()) };
-    (pos != 0).then_some(pos)
-}
-
-/// Whether the kernel runs as a Xen guest (dom0 included): Xen, not
-/// Linux, programs the interrupt controller then.
-pub(crate) fn xen_domain() -> bool {
-    // SAFETY: Reads a variable set at boot.
-    unsafe { ext::kernel_ext_xen_domain() }
-}
-
 /// The ACPI companion lookup hook of linux/pci-acpi.h, which declares it
 /// with CONFIG_ACPI only; every use of it and of the ACPI calls its lookup
 /// makes is in here.
@@ -155,31 +122,27 @@ mod acpi_hook {
 
     use kernel::bindings;
 
-    use super::{
-        ConfigOps,
-        RemapOps,
-        RootBus, //
-    };
+    use super::Private;
     use crate::kernel_ext::bindings as ext;
 
-    /// The `pci_ops` of the root bus whose scan holds the hook: only that
-    /// bus's devices are looked up, by the `companion` of its type.
-    static OPS: AtomicPtr<bindings::pci_ops> = AtomicPtr::new(ptr::null_mut());
+    /// The host bridge whose scan holds the hook: only its devices are
+    /// looked up.
+    static BRIDGE: AtomicPtr<bindings::pci_host_bridge> = AtomicPtr::new(ptr::null_mut());
 
-    /// The hook, held for the scan of one root bus and released when
+    /// The hook, held for the scan of one host bridge and released when
     /// dropped: only its holder may clear it.
     pub(super) struct AcpiHook(());
 
     impl AcpiHook {
-        /// Takes the hook for the `RootBus<T, R>` whose accessors are `ops`;
-        /// [`None`] if another scan holds it (it is global and exclusive).
-        pub(super) fn take<T: ConfigOps, R: RemapOps>(ops: *mut bindings::pci_ops) -> Option<Self> {
+        /// Takes the hook for `bridge`, a [`super::HostBridge`]'s; [`None`]
+        /// if another scan holds it (it is global and exclusive).
+        pub(super) fn take(bridge: *mut bindings::pci_host_bridge) -> Option<Self> {
             // SAFETY: `companion` is a valid hook for as long as it is set,
             // and it is cleared only by the `AcpiHook` made below.
-            if unsafe { ext::pci_acpi_set_companion_lookup_hook(Some(companion::<T, R>)) } != 0 {
+            if unsafe { ext::pci_acpi_set_companion_lookup_hook(Some(companion)) } != 0 {
                 return None;
             }
-            OPS.store(ops, Ordering::Release);
+            BRIDGE.store(bridge, Ordering::Release);
             Some(Self(()))
         }
     }
@@ -189,47 +152,45 @@ mod acpi_hook {
             // SAFETY: `self` stands for the hook `take` set: it is ours to
             // clear (which waits for running lookups).
             unsafe { ext::pci_acpi_clear_companion_lookup_hook() };
-            OPS.store(ptr::null_mut(), Ordering::Release);
+            BRIDGE.store(ptr::null_mut(), Ordering::Release);
         }
     }
 
-    /// The ACPI companion of a device below the `RootBus<T, R>` holding the
-    /// hook: the parent device's companion's child at the address the
-    /// driver's [`RootBusConfig::acpi_address`] gives.
+    /// The ACPI companion of a device below the host bridge holding the
+    /// hook: the bridge parent's companion's child at the address the
+    /// driver's [`super::HostBridgeConfig::acpi_address`] gives.
     ///
     /// # Safety
     ///
     /// `pdev` is a valid PCI device being added (the ACPI core's contract).
-    unsafe extern "C" fn companion<T: ConfigOps, R: RemapOps>(
-        pdev: *mut bindings::pci_dev,
-    ) -> *mut bindings::acpi_device {
+    unsafe extern "C" fn companion(pdev: *mut bindings::pci_dev) -> *mut bindings::acpi_device {
         // SAFETY: `pdev` is valid for the call (the caller's guarantee), and
         // so is the bus it is on.
         let (bus, devfn) = unsafe { ((*pdev).bus, (*pdev).devfn) };
-        // Ours if it is the bus being scanned with the hook.
-        // SAFETY: As above: `bus` is valid.
-        if !ptr::eq(unsafe { (*bus).ops }, OPS.load(Ordering::Acquire)) {
+        // SAFETY: As above: `bus` is valid, and so is its host bridge.
+        let bridge = unsafe { bindings::pci_find_host_bridge(bus) };
+        if !ptr::eq(bridge, BRIDGE.load(Ordering::Acquire)) {
             return ptr::null_mut();
         }
-        // SAFETY: `bus` is valid, and so (being ours) are its host bridge,
-        // the bridge's root bus and parent device while the device is added.
-        let (number, root_number, parent) = unsafe {
-            let bridge = bindings::pci_find_host_bridge(bus);
-            ((*bus).number, (*(*bridge).bus).number, (*bridge).dev.parent)
+        // SAFETY: The bridge holds the hook: a `HostBridge` made it, so its
+        // private area is a `Private`; it, its root bus and its parent are
+        // valid while its devices are added.
+        let (private, number, root_number, parent) = unsafe {
+            (
+                Private::of(bridge),
+                (*bus).number,
+                (*(*bridge).bus).number,
+                (*bridge).dev.parent,
+            )
         };
-        // SAFETY: `bus` is below the root bus holding the hook, whose
-        // `RootBus<T, R>` took it (so `companion::<T, R>` is the hook) in
-        // `scan_and_add`, and is live until that releases it.
-        let this = unsafe { RootBus::<'_, T, R>::from_bus(bus) };
-        let address = this
+        let address = private
             .acpi_address
             .and_then(|address| address(number.wrapping_sub(root_number), devfn as u8));
         let Some(address) = address else {
             return ptr::null_mut();
         };
-        // SAFETY: `parent`, the root bus's parent device, is valid (see
-        // above); its companion is an ACPI device or null, which the lookup
-        // accepts.
+        // SAFETY: `parent` is valid (see above); its companion is an ACPI
+        // device or null, which the lookup accepts.
         unsafe {
             bindings::acpi_find_child_device(ext::kernel_ext_acpi_companion(parent), address, false)
         }
@@ -241,26 +202,19 @@ mod acpi_hook {
 mod acpi_hook {
     use kernel::bindings;
 
-    use super::{
-        ConfigOps,
-        RemapOps, //
-    };
-
     /// Never held: there is nothing to hold.
     pub(super) enum AcpiHook {}
 
     impl AcpiHook {
         /// [`None`], always.
-        pub(super) fn take<T: ConfigOps, R: RemapOps>(
-            _ops: *mut bindings::pci_ops,
-        ) -> Option<Self> {
+        pub(super) fn take(_bridge: *mut bindings::pci_host_bridge) -> Option<Self> {
             None
         }
     }
 }
 
-/// A device below a [`RootBus`], during [`RootBus::for_each_device`] (the
-/// bus list is locked: the `*_locked` PCI calls apply).
+/// A device below a [`HostBridge`], during [`HostBridge::for_each_device`]
+/// (the bus list is locked: the `*_locked` PCI calls apply).
 pub(crate) struct BusDevice<'a>(&'a Opaque<bindings::pci_dev>);
 
 impl BusDevice<'_> {
@@ -273,6 +227,12 @@ impl BusDevice<'_> {
         // SAFETY: `dev` is embedded in the valid `struct pci_dev`, which
         // outlives `self`.
         unsafe { kernel::device::Device::from_raw(&raw mut (*self.raw()).dev) }
+    }
+
+    /// Vendor and device ID.
+    pub(crate) fn ids(&self) -> (u16, u16) {
+        // SAFETY: The device is valid.
+        unsafe { ((*self.raw()).vendor, (*self.raw()).device) }
     }
 
     /// Offset of extended capability `id`, if the device has it.
@@ -308,17 +268,76 @@ impl BusDevice<'_> {
     }
 }
 
-/// A memory window of the root bus, carved out of one of the parent
-/// device's BARs.
-pub(crate) struct Window {
-    /// The parent device's BAR the window lies in.
-    pub(crate) bar: usize,
-    /// First CPU address of the window (inclusive).
-    pub(crate) start: u64,
+/// A memory window of a host bridge.
+pub(crate) struct Window<'a> {
+    /// First and last CPU address (inclusive).
+    start: u64,
+    end: u64,
     /// CPU address minus bus address.
-    pub(crate) offset: u64,
+    offset: u64,
+    flags: c_ulong,
     /// Its name in /proc/iomem.
-    pub(crate) name: &'static CStr,
+    name: &'static CStr,
+    /// The resource the window is carved out of: the window is linked
+    /// below it while the bridge is registered.
+    within: Option<NonNull<bindings::resource>>,
+    _within: PhantomData<&'a bindings::resource>,
+}
+
+impl<'a> Window<'a> {
+    /// The tail of BAR `bar` of `pdev` from CPU address `start` on, with the
+    /// BAR's flags (without the 64-bit flag if it lies below 4 GiB: it then
+    /// takes 32-bit BARs); linked below the BAR.
+    pub(crate) fn in_bar(
+        pdev: &'a pci::Device<Bound>,
+        bar: u32,
+        start: u64,
+        offset: u64,
+        name: &'static CStr,
+    ) -> Result<Self> {
+        if bar >= bindings::PCI_STD_NUM_BARS {
+            return Err(EINVAL);
+        }
+        // SAFETY: `pdev` is valid (borrowed for `'a`), and so is its BAR's
+        // resource, which the window borrows for `'a`: only its address is
+        // taken.
+        let res = unsafe { &raw mut (*raw_pci_dev(pdev)).resource[bar as usize] };
+        // SAFETY: As above: `res` is valid for reads.
+        let (bar_start, end, bar_flags) = unsafe { ((*res).start, (*res).end, (*res).flags) };
+        if start < bar_start || start > end {
+            return Err(EINVAL);
+        }
+        let mut flags = bar_flags & !(bindings::IORESOURCE_SIZEALIGN as c_ulong);
+        if end >> 32 == 0 {
+            flags &= !(bindings::IORESOURCE_MEM_64 as c_ulong);
+        }
+        Ok(Self {
+            start,
+            end,
+            offset,
+            flags,
+            name,
+            within: NonNull::new(res),
+            _within: PhantomData,
+        })
+    }
+
+    /// A memory window on its own, from `start` to `end` (inclusive), in no
+    /// other resource.
+    pub(crate) fn memory(start: u64, end: u64, offset: u64, name: &'static CStr) -> Result<Self> {
+        if start > end {
+            return Err(EINVAL);
+        }
+        Ok(Self {
+            start,
+            end,
+            offset,
+            flags: bindings::IORESOURCE_MEM as c_ulong,
+            name,
+            within: None,
+            _within: PhantomData,
+        })
+    }
 }
 
 /// A PCI domain number from the range of emulated domains (0x10000 and
@@ -347,317 +366,470 @@ impl Drop for DomainNr {
     }
 }
 
-/// What a [`RootBus`] is made of.
-pub(crate) struct RootBusConfig {
+/// What a [`HostBridge`] is made of.
+pub(crate) struct HostBridgeConfig<'a> {
     /// First and last bus number.
     pub(crate) buses: (u8, u8),
-    /// The memory windows.
-    pub(crate) windows: [Window; 2],
-    /// Give the bus the same native-control grants (_OSC) as the parent's.
-    pub(crate) copy_host_bridge_flags: bool,
+    /// Name of the bus number resource.
+    pub(crate) bus_name: &'static CStr,
+    /// The memory windows, at most [`MAX_WINDOWS`].
+    pub(crate) windows: KVec<Window<'a>>,
+    /// The arch's sysdata for the buses; the domain number and NUMA node
+    /// are filled in (x86 also looks there for the device whose requester
+    /// ID the buses' DMA and MSIs carry).
+    pub(crate) sysdata: bindings::pci_sysdata,
+    /// Give the bridge the native-control grants (_OSC) of this device's
+    /// host bridge, not all of them.
+    pub(crate) grants_of: Option<&'a pci::Device<Bound>>,
     /// Look up the devices' ACPI companions under the parent's while they
     /// are scanned and added (firmware may describe them there): the
     /// address (`_ADR`) of a device's companion, from its bus number
     /// relative to the root bus and its devfn; [`None`] if it has none.
     /// Without CONFIG_ACPI there are none.
     pub(crate) acpi_address: Option<fn(u8, u8) -> Option<u64>>,
-    /// Name of the parent device's sysfs link to the root bus.
-    pub(crate) link_name: &'static CStr,
-    /// Name of the bus number resource in /proc/iomem.
-    pub(crate) bus_name: &'static CStr,
-    /// Fills in the arch's sysdata fields beyond the domain and NUMA node
-    /// (which [`RootBus`] sets), given the parent device: x86 looks up
-    /// there the device whose requester ID the bus's DMA and MSIs carry.
-    pub(crate) fill_sysdata: fn(&mut bindings::pci_sysdata, *mut bindings::pci_dev),
+    /// Name of the parent device's sysfs link to the root bus, if any.
+    pub(crate) link_name: Option<&'static CStr>,
+    /// Reset the secondary bus below the first root port with devices after
+    /// the scan: the root ports are not in firmware's view, so resetting
+    /// the hierarchy is the driver's job.
+    pub(crate) reset_after_scan: bool,
 }
 
-/// The C structures the PCI core points into: they must not move.
+/// A host bridge's private area (`pci_host_bridge.private`): what the PCI
+/// core and the accessors reach through the bridge, for as long as the
+/// bridge's `struct device` lives.
 #[repr(C)]
-struct Raw {
-    sysdata: bindings::pci_sysdata,
-    ops: bindings::pci_ops,
-    resources: [bindings::resource; 3],
+struct Private {
+    /// What `bus->sysdata` of every bus below points at.
+    sysdata: Opaque<bindings::pci_sysdata>,
+    /// The owner's `ConfigOps`, or null before it publishes and once it has
+    /// revoked them.
+    ops: AtomicPtr<c_void>,
+    acpi_address: Option<fn(u8, u8) -> Option<u64>>,
+    /// The bus number resource, then the windows.
+    resources: Opaque<[bindings::resource; 1 + MAX_WINDOWS]>,
+    /// Bit `i`: window `i` is linked below the resource it is carved out of.
+    linked: AtomicU8,
 }
 
-/// A PCI root bus on a new emulated domain.
+// A `Private` fits the private area's alignment.
+const _: () = assert!(mem::align_of::<Private>() <= mem::align_of::<bindings::pci_host_bridge>());
+
+impl Private {
+    /// The private area of `bridge`.
+    ///
+    /// # Safety
+    ///
+    /// `bridge` is a valid host bridge allocated by [`HostBridge`], whose
+    /// private area holds an initialised `Private`.
+    unsafe fn of<'b>(bridge: *mut bindings::pci_host_bridge) -> &'b Self {
+        // SAFETY: The caller's guarantee; the area lives with the bridge.
+        unsafe { &*Self::area(bridge) }
+    }
+
+    /// The address of `bridge`'s private area.
+    ///
+    /// # Safety
+    ///
+    /// `bridge` is valid, allocated with a private area of a `Private`'s size.
+    unsafe fn area(bridge: *mut bindings::pci_host_bridge) -> *mut Self {
+        // SAFETY: The caller's guarantee: only the address is taken.
+        unsafe { (*bridge).private.as_mut_ptr().cast::<Self>() }
+    }
+
+    /// The private area of the host bridge of `bus`.
+    ///
+    /// # Safety
+    ///
+    /// `bus` is a valid bus below a host bridge made by [`HostBridge`].
+    unsafe fn of_bus<'b>(bus: *mut bindings::pci_bus) -> &'b Self {
+        // SAFETY: `bus` is valid; every bus below the bridge shares its
+        // sysdata, the `sysdata` field of its `Private`.
+        let sysdata = unsafe { (*bus).sysdata.cast::<Opaque<bindings::pci_sysdata>>() };
+        // SAFETY: As above; the bridge, and with it its private area, lives
+        // while a bus below it does.
+        unsafe { &*kernel::container_of!(sysdata, Self, sysdata) }
+    }
+
+    /// Window `i`'s resource (`i` counted from the bus number resource).
+    fn resource(&self, i: usize) -> *mut bindings::resource {
+        self.resources
+            .get()
+            .cast::<bindings::resource>()
+            .wrapping_add(i)
+    }
+}
+
+/// The static `pci_ops` of the host bridges whose accessors are a `T`.
+struct Accessors<T>(PhantomData<T>);
+
+impl<T: ConfigOps> Accessors<T> {
+    const OPS: bindings::pci_ops = bindings::pci_ops {
+        add_bus: None,
+        remove_bus: None,
+        map_bus: None,
+        read: Some(Self::read),
+        write: Some(Self::write),
+    };
+
+    /// Runs `f` on the published accessors of `bus`'s bridge and its
+    /// decoded arguments, under RCU (which their revocation waits for).
+    ///
+    /// # Safety
+    ///
+    /// `bus` is a valid bus below a host bridge made by [`HostBridge`] with
+    /// accessors of type `T`.
+    unsafe fn with(
+        bus: *mut bindings::pci_bus,
+        devfn: c_uint,
+        reg: c_int,
+        len: c_int,
+        f: impl FnOnce(&T, u8, u8, u16, u8) -> c_int,
+    ) -> c_int {
+        let (Ok(devfn), Ok(reg), Ok(len)) =
+            (u8::try_from(devfn), u16::try_from(reg), u8::try_from(len))
+        else {
+            return PCIBIOS_BAD_REGISTER_NUMBER;
+        };
+        let _rcu = rcu::read_lock();
+        // SAFETY: The caller's guarantee.
+        let (private, number) = unsafe { (Private::of_bus(bus), (*bus).number) };
+        let ops = private.ops.load(Ordering::Acquire).cast::<T>();
+        if ops.is_null() {
+            return PCIBIOS_DEVICE_NOT_FOUND;
+        }
+        // SAFETY: A non-null pointer is the owner's pinned `T` (`HostBridge`'s
+        // invariant), which it revokes and then waits for RCU readers such
+        // as this one before it goes.
+        f(unsafe { &*ops }, number, devfn, reg, len)
+    }
+
+    /// `pci_ops.read`: forwards to [`ConfigOps::read`].
+    ///
+    /// # Safety
+    ///
+    /// `bus` must be a bus below a host bridge made by [`HostBridge`] with
+    /// accessors of type `T`, and `value` valid for writes, as the PCI core
+    /// guarantees for the `pci_ops` it was given.
+    unsafe extern "C" fn read(
+        bus: *mut bindings::pci_bus,
+        devfn: c_uint,
+        reg: c_int,
+        len: c_int,
+        value: *mut u32,
+    ) -> c_int {
+        let read = |ops: &T, bus, devfn, reg, len| match ops.read(bus, devfn, reg, len) {
+            Some(v) => {
+                // SAFETY: `value` is valid for writes by the `pci_ops` contract.
+                unsafe { *value = v };
+                0
+            }
+            None => PCIBIOS_DEVICE_NOT_FOUND,
+        };
+        // SAFETY: Our caller's guarantee is `with`'s requirement.
+        unsafe { Self::with(bus, devfn, reg, len, read) }
+    }
+
+    /// `pci_ops.write`: forwards to [`ConfigOps::write`].
+    ///
+    /// # Safety
+    ///
+    /// `bus` must be a bus below a host bridge made by [`HostBridge`] with
+    /// accessors of type `T`, as the PCI core guarantees for its `pci_ops`.
+    unsafe extern "C" fn write(
+        bus: *mut bindings::pci_bus,
+        devfn: c_uint,
+        reg: c_int,
+        len: c_int,
+        value: u32,
+    ) -> c_int {
+        let write = |ops: &T, bus, devfn, reg, len| {
+            if ops.write(bus, devfn, reg, len, value) {
+                0
+            } else {
+                PCIBIOS_DEVICE_NOT_FOUND
+            }
+        };
+        // SAFETY: Our caller's guarantee is `with`'s requirement.
+        unsafe { Self::with(bus, devfn, reg, len, write) }
+    }
+}
+
+/// The devres action that tears a [`HostBridge`] down at unbind if its
+/// owner did not: one function for every type, so that the owner's drop
+/// finds (and removes) the action it added.
+///
+/// # Safety
+///
+/// `data` points at the `backstop` field of a live `HostBridge`.
+unsafe extern "C" fn backstop(data: *mut c_void) {
+    let backstop = data.cast::<Backstop>();
+    // SAFETY: The caller's guarantee: `run` is that `HostBridge`'s teardown.
+    unsafe { ((*backstop).run)(backstop) }
+}
+
+/// What [`backstop`] runs.
+struct Backstop {
+    run: unsafe fn(*const Backstop),
+}
+
+/// A PCI host bridge on an emulated domain, registered, scanned and added.
 ///
 /// # Invariants
 ///
-/// - Once `bus` is non-null it is the root bus created on `raw`, which it
-///   points into, and stays valid until [`Drop`] removes it.
-/// - `raw.sysdata.domain` is `domain`'s number.
-/// - The bus's devices take their MSIs from `remap`'s domain if there is
-///   one, which therefore lives until the bus is removed.
+/// - `bridge` is null, or the registered host bridge this object made,
+///   whose reference it holds; its private area is an initialised
+///   [`Private`] whose `ops` points at `self.ops` or is null.
+/// - The bridge's buses take their MSIs from `remap`'s domain if there is
+///   one, which therefore lives until the bridge is removed.
+/// - While `bridge` is non-null, a devres action of `parent` tears the
+///   bridge down with `backstop`, should `self` outlive the binding
+///   without being dropped (leaked).
 #[pin_data(PinnedDrop)]
-pub(crate) struct RootBus<'a, T: ConfigOps, R: RemapOps> {
-    #[pin]
-    raw: Opaque<Raw>,
+pub(crate) struct HostBridge<'a, T: ConfigOps, R: RemapOps> {
     #[pin]
     ops: T,
-    /// The parent device: bound to its driver for `'a`, which outlives
-    /// `self`, so no reference count of our own keeps it.
-    pdev: &'a pci::Device<Bound>,
-    bus: *mut bindings::pci_bus,
-    link_name: &'static CStr,
-    bars: [usize; 2],
+    parent: &'a device::Device<Bound>,
     remap: Option<Pin<KBox<MsiRemap<'a, R>>>>,
-    domain: DomainNr,
-    acpi_address: Option<fn(u8, u8) -> Option<u64>>,
+    link_name: Option<&'static CStr>,
+    domain_nr: i32,
+    bridge: AtomicPtr<bindings::pci_host_bridge>,
+    backstop: Backstop,
     #[pin]
     _pin: PhantomPinned,
 }
 
-// SAFETY: The raw pointers are to kernel objects that may be used from any
-// thread; `T` is `Sync` and the PCI core serialises its own use of `raw`.
-unsafe impl<T: ConfigOps + Send, R: RemapOps> Send for RootBus<'_, T, R> {}
-// SAFETY: See above; `&RootBus` only reads `raw` and calls `T` through `&T`.
-unsafe impl<T: ConfigOps, R: RemapOps> Sync for RootBus<'_, T, R> {}
+// SAFETY: The bridge may be torn down from any thread; `T` is `Send`, and
+// `MsiRemap` is.
+unsafe impl<T: ConfigOps + Send, R: RemapOps> Send for HostBridge<'_, T, R> {}
+// SAFETY: `&HostBridge` reads fields and calls `T` through `&T` (`Sync`);
+// the teardown through `&self` runs once (the `bridge` swap).
+unsafe impl<T: ConfigOps, R: RemapOps> Sync for HostBridge<'_, T, R> {}
 
-impl<'a, T: ConfigOps, R: RemapOps> RootBus<'a, T, R> {
-    /// Creates the root bus (not scanned yet) for `pdev` on `domain`, with
-    /// `ops` as its config accessors. Its devices' MSIs go through `remap`,
-    /// or with [`None`] through the parent device's MSI domain, as if the
-    /// bus were not there.
+impl<'a, T: ConfigOps + 'a, R: RemapOps + 'a> HostBridge<'a, T, R> {
+    /// Creates the host bridge of `parent`'s domain `domain` with `ops` as
+    /// its config accessors, scans it, assigns resources and adds its
+    /// devices, as `pci_host_probe()` does. Its devices' MSIs go through
+    /// `remap`, or with [`None`] through the parent's MSI domain, as if the
+    /// bridge were not there.
+    ///
+    /// `after_scan` runs after the scan, before resources are assigned (the
+    /// driver may close stale windows there); `after_assign` on every device
+    /// once resources are assigned.
     pub(crate) fn new(
-        pdev: &'a pci::Device<Bound>,
+        parent: &'a device::Device<Bound>,
         domain: DomainNr,
-        ops: impl PinInit<T, Error>,
-        config: RootBusConfig,
+        ops: impl PinInit<T, Error> + 'a,
+        config: HostBridgeConfig<'a>,
         remap: Option<Pin<KBox<MsiRemap<'a, R>>>>,
-    ) -> Result<Pin<KBox<Self>>> {
+        after_scan: impl FnOnce(&T) + 'a,
+        after_assign: impl FnMut(&BusDevice<'_>) + 'a,
+    ) -> impl PinInit<Self, Error> + 'a {
         let link_name = config.link_name;
-        let bars = [config.windows[0].bar, config.windows[1].bar];
-        let this = KBox::pin_init(
-            try_pin_init!(Self {
-                raw: Opaque::zeroed(),
-                ops <- ops,
-                pdev,
-                bus: ptr::null_mut(),
-                link_name,
-                bars,
-                remap,
-                domain,
-                acpi_address: config.acpi_address,
-                _pin: PhantomPinned,
-            }),
-            GFP_KERNEL,
-        );
-        let mut this = this?;
-        // SAFETY: Nothing below moves `*this`: `create` only fills in fields
-        // in place and hands out pointers into the pinned `raw`.
-        unsafe { this.as_mut().get_unchecked_mut().create(&config) }?;
-        Ok(this)
+        let nr = domain.get();
+        try_pin_init!(&this in Self {
+            ops <- ops,
+            parent,
+            remap,
+            link_name,
+            domain_nr: nr,
+            bridge: AtomicPtr::new(ptr::null_mut()),
+            backstop: Backstop { run: Self::run_backstop },
+            _pin: PhantomPinned,
+            // Last: C gets pointers into `Self` only once the rest is there.
+            _: {
+                // SAFETY: Every field is initialised; `this` stays pinned
+                // until `PinnedDrop` has torn the bridge down.
+                unsafe { Self::probe(this, domain, config, after_scan, after_assign) }?;
+            },
+        }? Error)
     }
 
-    /// Fills in `raw` and creates the bus on it.
-    fn create(&mut self, config: &RootBusConfig) -> Result {
-        let raw = self.raw.get();
-        let pdev = raw_pci_dev(self.pdev);
+    /// Registers the bridge and does `pci_host_probe()`'s work.
+    ///
+    /// # Safety
+    ///
+    /// `this` is a pinned `Self` with every field initialised, dropped
+    /// through `PinnedDrop` only. On error nothing of this remains.
+    unsafe fn probe(
+        this: NonNull<Self>,
+        domain: DomainNr,
+        config: HostBridgeConfig<'a>,
+        after_scan: impl FnOnce(&T),
+        after_assign: impl FnMut(&BusDevice<'_>),
+    ) -> Result {
+        // SAFETY: The caller's guarantee: every field is initialised.
+        let this_ref = unsafe { this.as_ref() };
+        if config.windows.len() > MAX_WINDOWS {
+            return Err(EINVAL);
+        }
+        let dev = ptr::from_ref(this_ref.parent)
+            .cast::<bindings::device>()
+            .cast_mut();
+        let backstop_data = ptr::from_ref(&this_ref.backstop)
+            .cast::<c_void>()
+            .cast_mut();
+        // SAFETY: `dev` is bound (borrowed for `'a`); `backstop` gets a live
+        // `HostBridge`'s `backstop`: `PinnedDrop` removes the action before
+        // `self` goes, and the error paths below remove it.
+        to_result(unsafe { bindings::devm_add_action(dev, Some(backstop), backstop_data) })?;
+        let remove_backstop = || {
+            // SAFETY: The action added above, removed unrun.
+            unsafe { bindings::devm_remove_action_nowarn(dev, Some(backstop), backstop_data) };
+        };
 
-        // SAFETY: `pdev` is valid (borrowed for `'a`), and so is its bus.
-        let node = unsafe { ext::kernel_ext_pcibus_to_node((*pdev).bus) };
+        // SAFETY: Plain allocation.
+        let bridge = unsafe { bindings::pci_alloc_host_bridge(mem::size_of::<Private>()) };
+        if bridge.is_null() {
+            remove_backstop();
+            return Err(ENOMEM);
+        }
+        // The domain number goes with the bridge: its release frees it, after
+        // the last bus in it is gone.
+        let domain = ManuallyDrop::new(domain);
         let mut resources = [bindings::resource {
             name: config.bus_name.as_char_ptr(),
             start: config.buses.0.into(),
             end: config.buses.1.into(),
             flags: (bindings::IORESOURCE_BUS | bindings::IORESOURCE_PCI_FIXED) as c_ulong,
             ..Default::default()
-        }; 3];
+        }; 1 + MAX_WINDOWS];
         for (i, w) in config.windows.iter().enumerate() {
-            // SAFETY: `pdev` is valid (borrowed for `'a`): only the address of
-            // one of its resources is taken.
-            let bar = unsafe { &raw mut (*pdev).resource[w.bar] };
-            // SAFETY: As above: `bar` is valid for reads.
-            let (end, bar_flags) = unsafe { ((*bar).end, (*bar).flags) };
-            let mut flags = bar_flags & !(bindings::IORESOURCE_SIZEALIGN as c_ulong);
-            // A window below 4 GiB takes 32-bit BARs: not a 64-bit one.
-            if end >> 32 == 0 {
-                flags &= !(bindings::IORESOURCE_MEM_64 as c_ulong);
-            }
             resources[i + 1] = bindings::resource {
                 name: w.name.as_char_ptr(),
                 start: w.start,
-                end,
-                flags,
-                parent: bar,
+                end: w.end,
+                flags: w.flags,
+                // What it is carved out of, before it is linked there: the
+                // PCI core releases a window it merges into the next, which
+                // needs a parent.
+                parent: w.within.map_or(ptr::null_mut(), NonNull::as_ptr),
                 ..Default::default()
             };
         }
-        let mut sysdata = bindings::pci_sysdata::default();
-        (config.fill_sysdata)(&mut sysdata, pdev);
-        sysdata.domain = self.domain.get();
-        sysdata.node = node;
-        let value = Raw {
-            sysdata,
-            ops: bindings::pci_ops {
-                read: Some(Self::read_cb),
-                write: Some(Self::write_cb),
-                ..Default::default()
-            },
-            resources,
+        let mut sysdata = config.sysdata;
+        sysdata.domain = domain.get();
+        // SAFETY: `dev` is valid.
+        sysdata.node = unsafe { ext::kernel_ext_dev_to_node(dev) };
+        let private = Private {
+            sysdata: Opaque::new(sysdata),
+            ops: AtomicPtr::new(ptr::from_ref(&this_ref.ops).cast::<c_void>().cast_mut()),
+            acpi_address: config.acpi_address,
+            resources: Opaque::new(resources),
+            linked: AtomicU8::new(0),
         };
-        // INVARIANT: `raw.sysdata.domain` is `domain`'s number.
-        // SAFETY: `raw` is ours, pinned and valid for writes; nothing points
-        // into it yet.
-        unsafe { raw.write(value) };
-        // SAFETY: As above: only field addresses are taken.
-        let (res, ops, sysdata) = unsafe {
-            (
-                (&raw mut (*raw).resources).cast::<bindings::resource>(),
-                &raw mut (*raw).ops,
-                &raw mut (*raw).sysdata,
-            )
-        };
+        // SAFETY: `bridge` was allocated above with a private area of a
+        // `Private`'s size and alignment; nothing else uses it yet.
+        let area = unsafe { Private::area(bridge) };
+        // SAFETY: As above: `area` is valid for writes.
+        unsafe { area.write(private) };
+        // SAFETY: As above: it now holds an initialised `Private`.
+        let private = unsafe { Private::of(bridge) };
 
-        let mut list = bindings::list_head::default();
-        // SAFETY: `list` is valid for writes.
-        unsafe { bindings::INIT_LIST_HEAD(&mut list) };
-        // SAFETY: `list` is an initialised list; the resources live in the
-        // pinned `raw` as long as the bus (they become its windows).
+        // The PCI core never writes through `ops`.
+        let ops: &'static bindings::pci_ops = &Accessors::<T>::OPS;
+        // SAFETY: `bridge` is ours and not registered: its fields are ours to
+        // set; `dev` outlives it (the bridge is removed before `'a` ends);
+        // the ops table is static, the sysdata and resources in the private
+        // area, which lives as long as the bridge.
         unsafe {
-            bindings::pci_add_resource(&mut list, res);
-            bindings::pci_add_resource_offset(
-                &mut list,
-                res.wrapping_add(1),
-                config.windows[0].offset,
-            );
-            bindings::pci_add_resource_offset(
-                &mut list,
-                res.wrapping_add(2),
-                config.windows[1].offset,
-            );
+            (*bridge).dev.parent = dev;
+            (*bridge).sysdata = private.sysdata.get().cast::<c_void>();
+            (*bridge).ops = ptr::from_ref(ops).cast_mut();
+            (*bridge).busnr = config.buses.0.into();
+            (*bridge).domain_nr = domain.get();
         }
-        // SAFETY: `pdev` is valid (borrowed for `'a`); the accessors and sysdata
-        // live in the pinned `raw` until `Drop` has removed the bus.
-        let bus = unsafe {
-            bindings::pci_create_root_bus(
-                &raw mut (*pdev).dev,
-                config.buses.0.into(),
-                ops,
-                sysdata.cast::<c_void>(),
-                &mut list,
-            )
-        };
-        if bus.is_null() {
-            // SAFETY: The list holds what was added above, and nothing else
-            // took it.
-            unsafe { bindings::pci_free_resource_list(&mut list) };
-            return Err(ENODEV);
-        }
-        // INVARIANT: `bus` is the root bus created on `raw`.
-        self.bus = bus;
-
-        if config.copy_host_bridge_flags {
-            // SAFETY: `pdev` is valid, and so is its bus, which has a host
+        if let Some(from) = config.grants_of {
+            // SAFETY: `from` is valid, and so is its bus, which has a host
             // bridge.
-            let from = unsafe { bindings::pci_find_host_bridge((*pdev).bus) };
-            // SAFETY: `bus` is a valid root bus: its `bridge` is the `dev` of
-            // its `struct pci_host_bridge`.
-            let to =
-                unsafe { kernel::container_of!((*bus).bridge, bindings::pci_host_bridge, dev) };
+            let from = unsafe { bindings::pci_find_host_bridge((*raw_pci_dev(from)).bus) };
             // Only what the OS may control on the physical bus above.
-            // SAFETY: `from` and `to` are valid; `to` is ours, and nothing
-            // below it is scanned yet.
+            // SAFETY: `from` is valid; `bridge` is ours and unregistered.
             unsafe {
-                (*to).set_native_pcie_hotplug((*from).native_pcie_hotplug());
-                (*to).set_native_shpc_hotplug((*from).native_shpc_hotplug());
-                (*to).set_native_aer((*from).native_aer());
-                (*to).set_native_pme((*from).native_pme());
-                (*to).set_native_ltr((*from).native_ltr());
-                (*to).set_native_dpc((*from).native_dpc());
+                (*bridge).set_native_pcie_hotplug((*from).native_pcie_hotplug());
+                (*bridge).set_native_shpc_hotplug((*from).native_shpc_hotplug());
+                (*bridge).set_native_aer((*from).native_aer());
+                (*bridge).set_native_pme((*from).native_pme());
+                (*bridge).set_native_ltr((*from).native_ltr());
+                (*bridge).set_native_dpc((*from).native_dpc());
             }
         }
-        // Children's MSIs: remapped, or through the parent's domain.
-        let domain = match &self.remap {
+        // The root bus takes the bridge's MSI domain: remapped, or the parent's.
+        let msi_domain = match &this_ref.remap {
             Some(remap) => remap.irq_domain(),
-            // SAFETY: `pdev` is valid (borrowed for `'a`).
-            None => unsafe { ext::kernel_ext_dev_get_msi_domain(&raw const (*pdev).dev) },
+            // SAFETY: `dev` is valid.
+            None => unsafe { ext::kernel_ext_dev_get_msi_domain(dev) },
         };
-        // SAFETY: `bus` is valid; the domain outlives it (type invariant).
-        unsafe { ext::kernel_ext_dev_set_msi_domain(&raw mut (*bus).dev, domain) };
-        // The parent's BARs list the windows as their children.
-        for (i, w) in config.windows.iter().enumerate() {
-            // SAFETY: `pdev` is valid; `Drop` unlinks the windows before they
-            // go.
-            unsafe { (*pdev).resource[w.bar].child = res.wrapping_add(i + 1) };
+        // SAFETY: `bridge` is ours; the domain outlives it (type invariant).
+        unsafe { ext::kernel_ext_dev_set_msi_domain(&raw mut (*bridge).dev, msi_domain) };
+        // SAFETY: `bridge`'s window list is initialised; the resources live in
+        // the private area as long as the bridge.
+        unsafe {
+            let windows = &raw mut (*bridge).windows;
+            bindings::pci_add_resource(windows, private.resource(0));
+            for (i, w) in config.windows.iter().enumerate() {
+                bindings::pci_add_resource_offset(windows, private.resource(i + 1), w.offset);
+            }
         }
-        // Best effort, as the C driver: a missing link costs nothing else.
-        // SAFETY: `pdev` and `bus` are valid; `Drop` removes the link.
-        let _ = unsafe {
-            bindings::sysfs_create_link(
-                &raw mut (*pdev).dev.kobj,
-                &raw mut (*bus).dev.kobj,
-                self.link_name.as_char_ptr(),
-            )
-        };
-        Ok(())
-    }
 
-    /// The PCI domain number of the bus.
-    pub(crate) fn domain(&self) -> i32 {
-        self.domain.get()
-    }
-
-    /// The remapping domain of the children's MSIs, if they are remapped.
-    pub(crate) fn remap(&self) -> Option<&MsiRemap<'a, R>> {
-        self.remap.as_deref()
-    }
-
-    /// Scans the bus for devices, configures them and adds them to the
-    /// system: what a host bridge driver's probe does after creating it.
-    ///
-    /// `between_scan_and_assign` runs after the scan, before resources are
-    /// assigned (the driver may reset the hierarchy there); `after_assign` on every
-    /// device once resources are assigned.
-    ///
-    /// Returns the error of the secondary bus reset below the first root
-    /// port with devices, if that failed; the devices are added regardless.
-    pub(crate) fn scan_and_add(
-        &self,
-        between_scan_and_assign: impl FnOnce(&T),
-        after_assign: impl FnMut(&BusDevice<'_>),
-    ) -> Result {
-        let bus = self.bus;
         // Held to the end: scanning and adding the devices look companions
         // up. If another driver holds the hook, go without.
-        let _hook = if self.acpi_address.is_some() {
-            // SAFETY: `raw` is ours and valid: only a field's address is
-            // taken.
-            let ops = unsafe { &raw mut (*self.raw.get()).ops };
-            AcpiHook::take::<T, R>(ops)
-        } else {
-            None
-        };
+        let _hook = config.acpi_address.and_then(|_| AcpiHook::take(bridge));
         // SAFETY: Takes a mutex we do not hold; released below.
         unsafe { bindings::pci_lock_rescan_remove() };
-        // SAFETY: `bus` is the valid root bus (type invariant); the rescan
-        // lock we hold serialises with sysfs rescan and removal.
-        unsafe { bindings::pci_scan_child_bus(bus) };
-        between_scan_and_assign(&self.ops);
-        // A secondary bus reset below the first root port with devices
-        // resets the whole hierarchy (the root ports are not in firmware's
-        // view, so this is the driver's job).
-        let mut reset = Ok(());
-        let reset_first = |child: *mut bindings::pci_bus| {
-            // SAFETY: `child` is a valid bus: only a field's address is taken.
-            let devs = unsafe { &raw mut (*child).devices };
-            // SAFETY: `devs` is the bus's device list, valid and stable under
-            // the rescan lock.
-            let first = unsafe { (*devs).next };
-            if first == devs {
-                return true;
+        // SAFETY: `bridge` is fully set up; the rescan lock is held.
+        let ret = to_result(unsafe { bindings::pci_scan_root_bus_bridge(bridge) });
+        if let Err(e) = ret {
+            // SAFETY: Taken above.
+            unsafe { bindings::pci_unlock_rescan_remove() };
+            // SAFETY: The registration failed: ours is the only reference,
+            // whose release frees the window list, the domain number and the
+            // private area (nothing in it needs dropping).
+            unsafe { bindings::pci_free_host_bridge(bridge) };
+            remove_backstop();
+            return Err(e);
+        }
+        // INVARIANT: `bridge` is registered, with our reference; the backstop
+        // action is in place.
+        this_ref.bridge.store(bridge, Ordering::Release);
+        // SAFETY: Registered: its root bus is valid.
+        let bus = unsafe { (*bridge).bus };
+
+        // Link each window below what it is carved out of, now that the PCI
+        // core will not merge or move it: it shows in the resource tree and
+        // conflicts are found there.
+        let mut linked = 0u8;
+        for (i, w) in config.windows.iter().enumerate() {
+            let res = private.resource(i + 1);
+            // SAFETY: `res` is valid; reading its flags is what the PCI core
+            // does under the same rescan lock.
+            if unsafe { (*res).flags } == 0 {
+                continue;
             }
-            // SAFETY: `first` is the `bus_list` node of a device on the list.
-            let dev = unsafe { kernel::container_of!(first, bindings::pci_dev, bus_list) };
-            // SAFETY: `dev` is a valid, scanned device below our root bus.
-            reset = to_result(unsafe { bindings::pci_reset_bus(dev) });
-            false
-        };
-        // SAFETY: We hold the rescan lock.
-        unsafe { self.for_each_child_bus(reset_first) };
+            if let Some(within) = w.within {
+                // SAFETY: `within` is valid for `'a`; `res` lives with the
+                // bridge, and teardown releases it before the bridge goes.
+                if unsafe { bindings::insert_resource(within.as_ptr(), res) } == 0 {
+                    linked |= 1 << i;
+                }
+            }
+        }
+        private.linked.store(linked, Ordering::Relaxed);
+
+        after_scan(&this_ref.ops);
+        if config.reset_after_scan {
+            // SAFETY: We hold the rescan lock.
+            if let Err(e) = unsafe { reset_first_root_port(bus) } {
+                dev_warn!(
+                    this_ref.parent,
+                    "can't reset the hierarchy below the root bus: {:?}; devices keep the state firmware left\n",
+                    e
+                );
+            }
+        }
         // SAFETY: As for the scan.
         unsafe { bindings::pci_assign_unassigned_bus_resources(bus) };
-        self.for_each_device(after_assign);
+        this_ref.for_each_device(after_assign);
         // The root bus is not PCIe; its root ports are.
         let configure = |child: *mut bindings::pci_bus| {
             // SAFETY: `child` is a valid, scanned bus below our root bus.
@@ -665,41 +837,39 @@ impl<'a, T: ConfigOps, R: RemapOps> RootBus<'a, T, R> {
             true
         };
         // SAFETY: We hold the rescan lock.
-        unsafe { self.for_each_child_bus(configure) };
+        unsafe { for_each_child_bus(bus, configure) };
         // Drivers bind below here: pciehp takes the rescan lock itself.
         // SAFETY: Taken above.
         unsafe { bindings::pci_unlock_rescan_remove() };
         // SAFETY: `bus` is valid, its devices scanned and configured.
         unsafe { bindings::pci_bus_add_devices(bus) };
-        reset
-    }
-
-    /// Runs `f` on each bus directly below the root bus, until it returns
-    /// `false`.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the rescan lock: the list of child buses is stable.
-    unsafe fn for_each_child_bus(&self, mut f: impl FnMut(*mut bindings::pci_bus) -> bool) {
-        // SAFETY: `bus` is valid (type invariant): only a field's address is
-        // taken.
-        let head = unsafe { &raw mut (*self.bus).children };
-        // SAFETY: `head` is the bus's list of child buses, valid and stable
-        // (the caller's guarantee).
-        let mut pos = unsafe { (*head).next };
-        while pos != head {
-            // SAFETY: `pos` is the `node` of a bus on that list.
-            let child = unsafe { kernel::container_of!(pos, bindings::pci_bus, node) };
-            if !f(child) {
-                return;
-            }
-            // SAFETY: As above: `pos` is a node of the list.
-            pos = unsafe { (*pos).next };
+        if let Some(link) = this_ref.link_name {
+            // Best effort, as `pci_host_probe()` callers' links: a missing one
+            // costs nothing else.
+            // SAFETY: `dev` and `bus` are valid; the teardown removes the link.
+            let _ = unsafe {
+                bindings::sysfs_create_link(
+                    &raw mut (*dev).kobj,
+                    &raw mut (*bus).dev.kobj,
+                    link.as_char_ptr(),
+                )
+            };
         }
+        Ok(())
     }
 
-    /// Runs `f` on every device below the root bus, with the bus list
-    /// locked, as `pci_walk_bus` does.
+    /// The PCI domain number of the bridge.
+    pub(crate) fn domain(&self) -> i32 {
+        self.domain_nr
+    }
+
+    /// The remapping domain of the children's MSIs, if they are remapped.
+    pub(crate) fn remap(&self) -> Option<&MsiRemap<'a, R>> {
+        self.remap.as_deref()
+    }
+
+    /// Runs `f` on every device below the bridge, with the bus list locked,
+    /// as `pci_walk_bus` does.
     pub(crate) fn for_each_device<F: FnMut(&BusDevice<'_>)>(&self, mut f: F) {
         /// # Safety
         ///
@@ -717,149 +887,343 @@ impl<'a, T: ConfigOps, R: RemapOps> RootBus<'a, T, R> {
             f(&dev);
             0
         }
-        // SAFETY: `bus` is valid (type invariant); `f` outlives the walk.
+        let bridge = self.bridge.load(Ordering::Acquire);
+        if bridge.is_null() {
+            return;
+        }
+        // SAFETY: `bridge` is registered (type invariant): its bus is valid;
+        // `f` outlives the walk.
         unsafe {
             bindings::pci_walk_bus(
-                self.bus,
+                (*bridge).bus,
                 Some(visit::<F>),
                 ptr::from_mut(&mut f).cast::<c_void>(),
             )
         };
     }
 
-    /// Recovers the `RootBus` of a bus created by [`RootBus::new`].
+    /// [`Backstop::run`]: the teardown of the `HostBridge` around `backstop`.
     ///
     /// # Safety
     ///
-    /// `bus` must be a bus below a live `RootBus<T>`.
-    unsafe fn from_bus<'b>(bus: *mut bindings::pci_bus) -> &'b Self
-    where
-        Self: 'b,
-    {
-        // SAFETY: `bus` is valid (the caller's guarantee).
-        let sysdata = unsafe { (*bus).sysdata.cast::<bindings::pci_sysdata>() };
-        // SAFETY: Every bus below the root bus shares its sysdata, which is
-        // `raw.sysdata` of the `RootBus<T>` the caller vouches for.
-        let raw = unsafe { kernel::container_of!(sysdata, Raw, sysdata) };
-        // SAFETY: `raw` is the `raw` field of that live `RootBus<T>`.
-        unsafe { &*kernel::container_of!(raw.cast::<Opaque<Raw>>(), Self, raw) }
+    /// `backstop` is the `backstop` field of a live `HostBridge<'a, T, R>`.
+    unsafe fn run_backstop(backstop: *const Backstop) {
+        // SAFETY: The caller's guarantee.
+        let this = unsafe { &*kernel::container_of!(backstop, Self, backstop) };
+        this.teardown();
     }
 
-    /// Decodes the arguments of a `pci_ops` accessor.
-    ///
-    /// # Safety
-    ///
-    /// `bus` must be a bus below a live `RootBus<T>`, valid for the call.
-    unsafe fn decode<'b>(
-        bus: *mut bindings::pci_bus,
-        devfn: c_uint,
-        reg: c_int,
-        len: c_int,
-    ) -> Result<(&'b T, u8, u8, u16, u8), c_int>
-    where
-        Self: 'b,
-    {
-        // SAFETY: The caller vouches for `bus`: the PCI core calls `pci_ops`
-        // only on buses below the root bus, which lives as long as its
-        // `RootBus`.
-        let (this, number) = unsafe { (Self::from_bus(bus), (*bus).number) };
-        match (u8::try_from(devfn), u16::try_from(reg), u8::try_from(len)) {
-            (Ok(devfn), Ok(reg), Ok(len)) => Ok((&this.ops, number, devfn, reg, len)),
-            _ => Err(PCIBIOS_BAD_REGISTER_NUMBER),
+    /// Removes the bridge, its buses and devices, then revokes the
+    /// accessors and unlinks the windows; once only, whoever comes first
+    /// (the owner's drop or the devres backstop).
+    fn teardown(&self) {
+        let bridge = self.bridge.swap(ptr::null_mut(), Ordering::AcqRel);
+        if bridge.is_null() {
+            return;
         }
-    }
-
-    /// `pci_ops.read`: forwards to [`ConfigOps::read`].
-    ///
-    /// # Safety
-    ///
-    /// `bus` must be a bus below a live `RootBus<T>` and `value` valid for
-    /// writes, as the PCI core guarantees for `pci_ops`.
-    unsafe extern "C" fn read_cb(
-        bus: *mut bindings::pci_bus,
-        devfn: c_uint,
-        reg: c_int,
-        len: c_int,
-        value: *mut u32,
-    ) -> c_int {
-        // SAFETY: Our caller's guarantee is `decode`'s requirement.
-        let (ops, bus, devfn, reg, len) = match unsafe { Self::decode(bus, devfn, reg, len) } {
-            Ok(args) => args,
-            Err(e) => return e,
-        };
-        match ops.read(bus, devfn, reg, len) {
-            Some(v) => {
-                // SAFETY: `value` is valid for writes by the `pci_ops` contract.
-                unsafe { *value = v };
-                0
+        let dev = ptr::from_ref(self.parent)
+            .cast::<bindings::device>()
+            .cast_mut();
+        // SAFETY: `bridge` is registered, with our reference (type
+        // invariant): it and its root bus are valid.
+        let bus = unsafe { (*bridge).bus };
+        // Unbinding drivers (pciehp's IRQ thread) may need the rescan lock:
+        // take it only once they are gone, for the removal.
+        // SAFETY: As above.
+        unsafe { bindings::pci_stop_root_bus(bus) };
+        if let Some(link) = self.link_name {
+            // SAFETY: `dev` is valid; the link is `probe`'s, if it made one.
+            unsafe { bindings::sysfs_remove_link(&raw mut (*dev).kobj, link.as_char_ptr()) };
+        }
+        // SAFETY: Takes a mutex we do not hold; released below.
+        unsafe { bindings::pci_lock_rescan_remove() };
+        // SAFETY: `bus` is our root bus, stopped; the rescan lock is held.
+        unsafe { bindings::pci_remove_root_bus(bus) };
+        // SAFETY: Taken above.
+        unsafe { bindings::pci_unlock_rescan_remove() };
+        // SAFETY: `bridge` is valid (our reference) and a `HostBridge`'s.
+        let private = unsafe { Private::of(bridge) };
+        // A `pci_dev` may outlive the removal and still make config cycles:
+        // they find no accessors from here on, and running ones end first.
+        private.ops.store(ptr::null_mut(), Ordering::Release);
+        rcu::synchronize_rcu();
+        let linked = private.linked.load(Ordering::Relaxed);
+        for i in 0..MAX_WINDOWS {
+            if linked & (1 << i) != 0 {
+                // SAFETY: `probe` linked this resource, which nothing else
+                // unlinks.
+                unsafe { bindings::release_resource(private.resource(i + 1)) };
             }
-            None => PCIBIOS_DEVICE_NOT_FOUND,
         }
+        // `pci_remove_root_bus()` only `device_del()`s the bridge (since
+        // 9885440b16b8, v5.8): the allocator's reference is ours to put. The
+        // bridge, with its private area and domain number, goes with the last
+        // reference.
+        // SAFETY: That reference is ours, put once.
+        unsafe { bindings::pci_free_host_bridge(bridge) };
     }
+}
 
-    /// `pci_ops.write`: forwards to [`ConfigOps::write`].
-    ///
-    /// # Safety
-    ///
-    /// `bus` must be a bus below a live `RootBus<T>`, as the PCI core
-    /// guarantees for `pci_ops`.
-    unsafe extern "C" fn write_cb(
-        bus: *mut bindings::pci_bus,
-        devfn: c_uint,
-        reg: c_int,
-        len: c_int,
-        value: u32,
-    ) -> c_int {
-        // SAFETY: Our caller's guarantee is `decode`'s requirement.
-        let (ops, bus, devfn, reg, len) = match unsafe { Self::decode(bus, devfn, reg, len) } {
-            Ok(args) => args,
-            Err(e) => return e,
-        };
-        if ops.write(bus, devfn, reg, len, value) {
-            0
-        } else {
-            PCIBIOS_DEVICE_NOT_FOUND
+/// Resets the secondary bus below the first root port of `bus` with devices.
+///
+/// # Safety
+///
+/// `bus` is a valid root bus; the caller holds the rescan lock.
+unsafe fn reset_first_root_port(bus: *mut bindings::pci_bus) -> Result {
+    let mut reset = Ok(());
+    let reset_first = |child: *mut bindings::pci_bus| {
+        // SAFETY: `child` is a valid bus: only a field's address is taken.
+        let devs = unsafe { &raw mut (*child).devices };
+        // SAFETY: `devs` is the bus's device list, valid and stable under
+        // the rescan lock.
+        let first = unsafe { (*devs).next };
+        if first == devs {
+            return true;
         }
+        // SAFETY: `first` is the `bus_list` node of a device on the list.
+        let dev = unsafe { kernel::container_of!(first, bindings::pci_dev, bus_list) };
+        // SAFETY: `dev` is a valid, scanned device below our root bus.
+        reset = to_result(unsafe { bindings::pci_reset_bus(dev) });
+        false
+    };
+    // SAFETY: The caller's guarantee.
+    unsafe { for_each_child_bus(bus, reset_first) };
+    reset
+}
+
+/// Runs `f` on each bus directly below `bus`, until it returns `false`.
+///
+/// # Safety
+///
+/// `bus` is valid; the caller holds the rescan lock: the list of child
+/// buses is stable.
+unsafe fn for_each_child_bus(
+    bus: *mut bindings::pci_bus,
+    mut f: impl FnMut(*mut bindings::pci_bus) -> bool,
+) {
+    // SAFETY: `bus` is valid: only a field's address is taken.
+    let head = unsafe { &raw mut (*bus).children };
+    // SAFETY: `head` is the bus's list of child buses, valid and stable
+    // (the caller's guarantee).
+    let mut pos = unsafe { (*head).next };
+    while pos != head {
+        // SAFETY: `pos` is the `node` of a bus on that list.
+        let child = unsafe { kernel::container_of!(pos, bindings::pci_bus, node) };
+        if !f(child) {
+            return;
+        }
+        // SAFETY: As above: `pos` is a node of the list.
+        pos = unsafe { (*pos).next };
     }
 }
 
 #[pinned_drop]
-impl<T: ConfigOps, R: RemapOps> PinnedDrop for RootBus<'_, T, R> {
+impl<T: ConfigOps, R: RemapOps> PinnedDrop for HostBridge<'_, T, R> {
     fn drop(self: Pin<&mut Self>) {
-        let pdev = raw_pci_dev(self.pdev);
-        let bus = self.bus;
+        if self.bridge.load(Ordering::Acquire).is_null() {
+            return;
+        }
+        let dev = ptr::from_ref(self.parent)
+            .cast::<bindings::device>()
+            .cast_mut();
+        let data = ptr::from_ref(&self.backstop).cast::<c_void>().cast_mut();
+        // The devres action is not needed any more; if it already ran, the
+        // bridge is gone and `teardown` does nothing.
+        // SAFETY: `dev` is valid; the action is `probe`'s, if still there.
+        unsafe { bindings::devm_remove_action_nowarn(dev, Some(backstop), data) };
         // Its devices, it and then its host bridge go before the accessors
-        // and resources.
-        if !bus.is_null() {
-            // SAFETY: `bus` is the root bus created on `raw` (type invariant).
-            let host_bridge = unsafe { (*bus).bridge };
-            // Unbinding drivers (pciehp's IRQ thread) may need the rescan
-            // lock: take it only once they are gone, for the removal.
-            // SAFETY: As above.
-            unsafe { bindings::pci_stop_root_bus(bus) };
-            // SAFETY: `pdev` is valid (borrowed for `'a`); the link is
-            // `create`'s, if it made one.
-            unsafe {
-                bindings::sysfs_remove_link(&raw mut (*pdev).dev.kobj, self.link_name.as_char_ptr())
-            };
-            // SAFETY: Takes a mutex we do not hold; released below.
-            unsafe { bindings::pci_lock_rescan_remove() };
-            // SAFETY: `bus` is our root bus, stopped; the rescan lock is held.
-            unsafe { bindings::pci_remove_root_bus(bus) };
-            // SAFETY: Taken above.
-            unsafe { bindings::pci_unlock_rescan_remove() };
-            // `pci_remove_root_bus()` only `device_del()`s the host bridge
-            // (since 9885440b16b8, v5.8; devres puts the devm-allocated
-            // bridges of `pci_host_probe()`): whoever called
-            // `pci_create_root_bus()` owns the last reference, and without
-            // this put the bridge and its windows leak on every removal.
-            // SAFETY: That reference is ours, put once.
-            unsafe { bindings::put_device(host_bridge) };
-            for bar in self.bars {
-                // SAFETY: `pdev` is valid; the windows `create` linked to its
-                // BARs go with `self`.
-                unsafe { (*pdev).resource[bar].child = ptr::null_mut() };
+        // (`ops`) and the MSI domain (`remap`), which drop after this.
+        self.teardown();
+    }
+}
+
+/// A second user of [`HostBridge`], with no hardware: a host bridge over a
+/// config space held in memory, with one endpoint.
+#[kunit_tests(kernel_ext_pci_host)]
+mod tests {
+    use core::sync::atomic::AtomicU32;
+
+    use kernel::{
+        bindings,
+        device,
+        error::from_err_ptr,
+        prelude::*, //
+    };
+
+    use super::*;
+    use crate::kernel_ext::msi_remap::{
+        Child,
+        MsiMessage, //
+    };
+
+    /// Red Hat's vendor ID with a device ID no driver claims.
+    const VENDOR: u16 = 0x1b36;
+    const DEVICE: u16 = 0xfffe;
+    /// BAR 0's size.
+    const BAR_SIZE: u32 = 0x1000;
+    /// The window: CPU addresses no memory is at, bus addresses a 32-bit
+    /// BAR takes.
+    const WINDOW_CPU: u64 = 0x7f00_0000_0000;
+    const WINDOW_BUS: u64 = 0x8000_0000;
+
+    /// Function 0 of the root bus: a type 0 header, class "unassigned", a
+    /// 4 KiB 32-bit memory BAR 0; the command register and interrupt line
+    /// are writable.
+    struct FakeConfig([AtomicU32; 16]);
+
+    impl FakeConfig {
+        fn new() -> Self {
+            let space = [const { AtomicU32::new(0) }; 16];
+            space[0].store(
+                u32::from(DEVICE) << 16 | u32::from(VENDOR),
+                Ordering::Relaxed,
+            );
+            space[2].store(0xff00_0000, Ordering::Relaxed);
+            Self(space)
+        }
+
+        /// Writable bits of each dword.
+        fn writable(dword: usize) -> u32 {
+            match dword {
+                1 => 0x0000_ffff,
+                4 => BAR_SIZE.wrapping_neg(),
+                15 => 0x0000_00ff,
+                _ => 0,
             }
         }
+    }
+
+    impl ConfigOps for FakeConfig {
+        fn read(&self, bus: u8, devfn: u8, reg: u16, len: u8) -> Option<u32> {
+            if bus != 0 || devfn != 0 {
+                return None;
+            }
+            let shift = u32::from(reg % 4) * 8;
+            let mask = match len {
+                1 => 0xff,
+                2 => 0xffff,
+                _ => u32::MAX,
+            };
+            let dword = self
+                .0
+                .get(usize::from(reg / 4))
+                .map_or(0, |d| d.load(Ordering::Relaxed));
+            Some(dword >> shift & mask)
+        }
+
+        fn write(&self, bus: u8, devfn: u8, reg: u16, len: u8, value: u32) -> bool {
+            if bus != 0 || devfn != 0 {
+                return false;
+            }
+            let i = usize::from(reg / 4);
+            let shift = u32::from(reg % 4) * 8;
+            let mask = match len {
+                1 => 0xff << shift,
+                2 => 0xffff << shift,
+                _ => u32::MAX,
+            } & Self::writable(i);
+            if let Some(d) = self.0.get(i) {
+                let _ = d.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                    Some(old & !mask | (value << shift) & mask)
+                });
+            }
+            true
+        }
+    }
+
+    /// Children's MSIs go through the parent's domain: no remapping.
+    enum NoRemap {}
+
+    impl RemapOps for NoRemap {
+        fn pick_vector(&self, _child: &Child, _loads: &[u32]) -> usize {
+            match *self {}
+        }
+
+        fn compose_msg(&self, _vector: u32) -> MsiMessage {
+            match *self {}
+        }
+    }
+
+    #[test]
+    fn fake_endpoint_found_and_revoked_on_removal() -> Result {
+        // SAFETY: Called from a KUnit test, which `name` outlives.
+        let raw = from_err_ptr(unsafe {
+            ext::kernel_ext_kunit_device_register(c"kernel_ext_pci_host".as_char_ptr())
+        })?;
+        // SAFETY: KUnit keeps the device registered, bound to its driver,
+        // until the test ends.
+        let parent: &device::Device<Bound> = unsafe { <device::Device>::from_raw(raw).as_bound() };
+        let domain = DomainNr::new()?;
+        let nr = domain.get();
+        let mut windows = KVec::new();
+        let window_end = WINDOW_CPU + 0xf_ffff;
+        let offset = WINDOW_CPU - WINDOW_BUS;
+        windows.push(
+            Window::memory(WINDOW_CPU, window_end, offset, c"kunit window")?,
+            GFP_KERNEL,
+        )?;
+        let config = HostBridgeConfig {
+            buses: (0, 0),
+            bus_name: c"kunit bus",
+            windows,
+            sysdata: Default::default(),
+            grants_of: None,
+            acpi_address: None,
+            link_name: None,
+            reset_after_scan: false,
+        };
+        let bridge = KBox::pin_init(
+            HostBridge::<FakeConfig, NoRemap>::new(
+                parent,
+                domain,
+                Ok::<_, Error>(FakeConfig::new()),
+                config,
+                None,
+                |_| {},
+                |_| {},
+            ),
+            GFP_KERNEL,
+        )?;
+        let mut found = (0, (0, 0));
+        bridge.for_each_device(|dev| found = (found.0 + 1, dev.ids()));
+        assert_eq!(found, (1, (VENDOR, DEVICE)));
+
+        // A reference that outlives the removal, as a careless user's would.
+        // SAFETY: Plain lookup; the reference is put below.
+        let pdev = unsafe { bindings::pci_get_domain_bus_and_slot(nr, 0, 0) };
+        assert!(!pdev.is_null());
+        let mut v = 0;
+        // SAFETY: `pdev` is valid (our reference), `v` valid for writes.
+        assert_eq!(
+            unsafe { bindings::pci_read_config_dword(pdev, 0, &mut v) },
+            0
+        );
+        assert_eq!(v, u32::from(DEVICE) << 16 | u32::from(VENDOR));
+        // BAR 0 was sized and placed at the window's start, in bus addresses
+        // in the BAR and CPU addresses in the resource.
+        // SAFETY: As above.
+        assert_eq!(
+            unsafe { bindings::pci_read_config_dword(pdev, 0x10, &mut v) },
+            0
+        );
+        assert_eq!(u64::from(v), WINDOW_BUS);
+        // SAFETY: As above: `pdev` is valid.
+        let bar = unsafe { &(*pdev).resource[0] };
+        assert_eq!(
+            (bar.start, bar.end),
+            (WINDOW_CPU, WINDOW_CPU + u64::from(BAR_SIZE) - 1)
+        );
+        drop(bridge);
+        // The accessors are revoked: the cycle fails instead of reaching them.
+        // SAFETY: As above: the reference keeps `pdev`, its bus and the
+        // bridge's private area alive.
+        let ret = unsafe { bindings::pci_read_config_dword(pdev, 0, &mut v) };
+        assert_eq!(ret, PCIBIOS_DEVICE_NOT_FOUND);
+        assert_eq!(v, u32::MAX);
+        // SAFETY: Ours, put once.
+        unsafe { bindings::pci_dev_put(pdev) };
+        // The last reference freed the bridge, and with it the domain number.
+        assert_eq!(DomainNr::new()?.get(), nr);
+        Ok(())
     }
 }

@@ -55,15 +55,31 @@ packages() {
 	fi
 }
 
+# The Debian archive the system installs bookworm from (a local mirror or
+# its proxy included: apt's own configuration still applies to the private
+# source list below).
+debian_archive() {
+	local uri
+	uri=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' |
+		awk '$2 == "bookworm" && $3 == "main" {print $1; exit}')
+	if [ -z "$uri" ]; then
+		echo "provision: no apt source for Debian bookworm main found (apt-get indextargets);" \
+			"add one to /etc/apt/sources.list(.d) or run apt-get update" >&2
+		exit 1
+	fi
+	echo "${uri%/}"
+}
+
 # apt with a private source list and state: reaches a foreign suite for
 # downloads only, so the system's sources never see trixie.
 foreign_apt() {
-	local dir=$CACHE/apt
+	local dir=$CACHE/apt archive
+	archive=$(debian_archive) || exit 1
 	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/etc/preferences.d"
 	: >"$dir/etc/preferences"
 	cat >"$dir/sources.list" <<-SRC
-	deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main
-	deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+	deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $archive trixie-backports main
+	deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $archive trixie main
 	SRC
 	apt-get -o Dir::Etc::SourceList="$dir/sources.list" \
 		-o Dir::Etc::SourceParts=/dev/null \

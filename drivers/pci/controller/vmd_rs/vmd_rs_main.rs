@@ -48,16 +48,19 @@ use kernel_ext::{
     },
     param::WordParam,
     pci_driver::PmDriver,
-    pci_host::{
+    pci_ext::{
         find_capability,
+        raw_pci_dev,
         set_dma_mask_64_or_32,
         xen_domain,
+        EnabledDevice, //
+    },
+    pci_host::{
         BusDevice,
         ConfigOps,
         DomainNr,
-        EnabledDevice,
-        RootBus,
-        RootBusConfig,
+        HostBridge,
+        HostBridgeConfig,
         Window, //
     },
 };
@@ -178,7 +181,7 @@ impl Summary {
 }
 
 /// The VMD's domain: config space through CFGBAR, MSIs through its vectors.
-type VmdBus<'bound> = RootBus<'bound, Arc<Ecam<'bound>>, VmdRemap<'bound>>;
+type VmdBus<'bound> = HostBridge<'bound, Arc<Ecam<'bound>>, VmdRemap<'bound>>;
 
 /// The domain until unbind takes it. A type of its own keeps the symbols
 /// of the generic code around it within objtool's name length.
@@ -229,12 +232,6 @@ impl RemapOps for VmdRemap<'_> {
 /// none beyond bus 31.
 fn acpi_address(bus: u8, devfn: u8) -> Option<u64> {
     (bus <= 31).then(|| (u32::from(bus) << 24 | u32::from(devfn) << 16 | 0x8000_ffff).into())
-}
-
-/// x86 finds the VMD in its domain's sysdata: the children's DMA and MSIs
-/// carry the VMD's requester ID (`pci_real_dma_dev`, `is_vmd`).
-fn fill_sysdata(sysdata: &mut bindings::pci_sysdata, vmd: *mut bindings::pci_dev) {
-    sysdata.vmd_dev = vmd;
 }
 
 impl Vmd<'_> {
@@ -572,20 +569,12 @@ impl pci::Driver for VmdDriver {
         );
         set_dma_mask_64_or_32(pdev).inspect_err(|_| dev_err!(pdev, "no usable DMA mask\n"))?;
         let cfgbar = pdev.iomap_region(CFGBAR, c"vmd_rs")?;
-        let windows = [
-            Window {
-                bar: MEMBAR1 as usize,
-                start: layout.windows[0].0,
-                offset: layout.offsets[0],
-                name: c"VMD MEMBAR1",
-            },
-            Window {
-                bar: MEMBAR2 as usize,
-                start: layout.windows[1].0,
-                offset: layout.offsets[1],
-                name: c"VMD MEMBAR2",
-            },
-        ];
+        let mut windows = KVec::with_capacity(2, GFP_KERNEL)?;
+        for (i, bar) in [MEMBAR1, MEMBAR2].into_iter().enumerate() {
+            let name = [c"VMD MEMBAR1", c"VMD MEMBAR2"][i];
+            let w = Window::in_bar(pdev, bar, layout.windows[i].0, layout.offsets[i], name)?;
+            windows.push(w, GFP_KERNEL)?;
+        }
         let ecam = Arc::pin_init(Ecam::new(cfgbar, layout.buses), GFP_KERNEL)?;
         // Allocated before the domain exists: nothing may fail after it
         // does, with the MSI mode set for it.
@@ -640,39 +629,42 @@ impl pci::Driver for VmdDriver {
                 None
             }
         };
-        let bus = RootBus::new(
-            pdev,
-            domain,
-            Ok::<_, Error>(ecam),
-            RootBusConfig {
-                buses: (layout.buses.start, layout.buses.end),
-                windows,
-                // _OSC grants of the real host bridge, not a hypervisor's.
-                copy_host_bridge_flags: !layout.in_guest(),
-                acpi_address: Some(acpi_address),
-                link_name: c"domain",
-                bus_name: c"VMD CFGBAR",
-                fill_sysdata,
-            },
-            remap,
+        let pm_quirk = features.contains(Features::BIOS_PM_QUIRK);
+        let bound: &'bound pci::Device<Bound> = pdev;
+        let bus = KBox::pin_init(
+            HostBridge::new(
+                bound.as_ref(),
+                domain,
+                Ok::<_, Error>(ecam),
+                HostBridgeConfig {
+                    buses: (layout.buses.start, layout.buses.end),
+                    bus_name: c"VMD CFGBAR",
+                    windows,
+                    // x86 finds the VMD here: the children's DMA and MSIs
+                    // carry its requester ID (`pci_real_dma_dev`, `is_vmd`).
+                    sysdata: bindings::pci_sysdata {
+                        vmd_dev: raw_pci_dev(pdev),
+                        ..Default::default()
+                    },
+                    // _OSC grants of the real host bridge, not a hypervisor's.
+                    grants_of: (!layout.in_guest()).then_some(bound),
+                    acpi_address: Some(acpi_address),
+                    link_name: Some(c"domain"),
+                    // The root ports are not in firmware's view: resetting the
+                    // hierarchy is the driver's job.
+                    reset_after_scan: true,
+                },
+                remap,
+                |ecam| domain_reset(ecam),
+                move |dev| {
+                    if pm_quirk {
+                        bios_pm_quirk(dev)
+                    }
+                },
+            ),
+            GFP_KERNEL,
         )
         .inspect_err(|_| set_msi_remapping(pdev, features, true))?;
-        let pm_quirk = features.contains(Features::BIOS_PM_QUIRK);
-        bus.scan_and_add(
-            |ecam| domain_reset(ecam),
-            |dev| {
-                if pm_quirk {
-                    bios_pm_quirk(dev)
-                }
-            },
-        )
-        .unwrap_or_else(|e| {
-            dev_warn!(
-                pdev,
-                "can't reset the domain's devices: {:?}; they keep the state firmware left\n",
-                e
-            )
-        });
         match bus.remap() {
             Some(remap) => dev_info!(
                 pdev,
@@ -688,9 +680,8 @@ impl pci::Driver for VmdDriver {
             ),
         }
         slot.lock().0 = Some(bus);
-        let pdev: &pci::Device<Bound> = pdev;
         Ok(Vmd {
-            pdev,
+            pdev: bound,
             features,
             bus: slot,
             _info: info,
@@ -701,7 +692,7 @@ impl pci::Driver for VmdDriver {
 
     /// Tears the domain down in remove, in vmd.c's order: its devices and
     /// root bus, then the vector handlers, their lists and the irq domain
-    /// (`RootBus` and `MsiRemap` drop in that order), then the MSI mode.
+    /// (`HostBridge` and `MsiRemap` drop in that order), then the MSI mode.
     /// The PCI core holds a runtime PM reference for remove only: devres,
     /// which drops `Vmd` later, runs without it.
     fn unbind<'bound>(_dev: &'bound pci::Device<Core<'_>>, this: Pin<&Vmd<'bound>>) {
