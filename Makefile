@@ -15,7 +15,7 @@ export PATH := $(CACHE)/tools/bin:$(CACHE)/venv/bin:$(HOME)/.cargo/bin:$(PATH)
 
 RUST_SOURCES = $(shell find drivers rust -name '*.rs' -not -name '*generated*')
 
-.PHONY: all modules kmemleak-plant clippy rustfmt rustfmtcheck clean provision run check soak kasan bench
+.PHONY: all modules kmemleak-plant clippy rustfmt rustfmtcheck clean provision run shell check soak kasan bench
 
 all: modules
 
@@ -47,6 +47,11 @@ provision:
 run: provision
 	$(MAKE) modules
 	python3 tools/testing/run.py
+
+# An interactive guest: MACHINE=<name of machines.py> DRIVER=vmd_rs|vmd.
+shell: provision
+	$(MAKE) modules
+	python3 tools/testing/shell.py
 
 check: provision
 	python3 tools/testing/check.py

@@ -775,20 +775,39 @@ impl<'a, T: ConfigOps + 'a, R: RemapOps + 'a> HostBridge<'a, T, R> {
         // Held to the end: scanning and adding the devices look companions
         // up. If another driver holds the hook, go without.
         let _hook = config.acpi_address.and_then(|_| AcpiHook::take(bridge));
+        // A second reference for the error path below.
+        // SAFETY: `bridge` is valid, its device initialised.
+        unsafe { bindings::get_device(&raw mut (*bridge).dev) };
         // SAFETY: Takes a mutex we do not hold; released below.
         unsafe { bindings::pci_lock_rescan_remove() };
         // SAFETY: `bridge` is fully set up; the rescan lock is held.
         let ret = to_result(unsafe { bindings::pci_scan_root_bus_bridge(bridge) });
+        // SAFETY: Taken above.
+        unsafe { bindings::pci_unlock_rescan_remove() };
         if let Err(e) = ret {
-            // SAFETY: Taken above.
-            unsafe { bindings::pci_unlock_rescan_remove() };
-            // SAFETY: The registration failed: ours is the only reference,
-            // whose release frees the window list, the domain number and the
-            // private area (nothing in it needs dropping).
-            unsafe { bindings::pci_free_host_bridge(bridge) };
+            // 7.3's pci_register_host_bridge() puts one reference too many
+            // when the root bus's device_register() fails after the bridge's
+            // device_add() succeeded: its `unregister:` path puts the
+            // bridge, and the bus's release puts it again. The second
+            // reference keeps the bridge for this look: a device that was
+            // added has its private data, one that was not has none.
+            // SAFETY: `bridge` is valid (the second reference).
+            let added = unsafe { !(*bridge).dev.p.is_null() };
+            // SAFETY: The second reference, put once.
+            unsafe { bindings::put_device(&raw mut (*bridge).dev) };
+            if !added {
+                // SAFETY: Ours, the last: its release frees the window list,
+                // the domain number and the private area (nothing in it
+                // needs dropping).
+                unsafe { bindings::pci_free_host_bridge(bridge) };
+            }
             remove_backstop();
             return Err(e);
         }
+        // SAFETY: The second reference, put once.
+        unsafe { bindings::put_device(&raw mut (*bridge).dev) };
+        // SAFETY: Takes a mutex we do not hold; released below.
+        unsafe { bindings::pci_lock_rescan_remove() };
         // INVARIANT: `bridge` is registered, with our reference; the backstop
         // action is in place.
         this_ref.bridge.store(bridge, Ordering::Release);

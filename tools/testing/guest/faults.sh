@@ -129,12 +129,12 @@ while read -r name bdf id nvme bstart shadow mode rest; do
 		# The PCI core's own allocations from here on (see above).  A
 		# sampled run may step over the root bus's few allocations
 		# unseen (a silent step): the scan behind it ends it too.
-		grep -qE "pci_create_root_bus|pci_scan_child_bus|pci_bus_add_devices" "$OUT/step.log" &&
-			{ end="the first failure inside pci_create_root_bus()"; cat "$OUT/step.log" >>"$OUT/rootbus.log"; break; }
+		grep -qE "pci_create_root_bus|pci_register_host_bridge|pci_scan_root_bus_bridge|pci_scan_child_bus|pci_bus_add_devices" "$OUT/step.log" &&
+			{ end="the first failure inside the root bus's creation"; cat "$OUT/step.log" >>"$OUT/rootbus.log"; break; }
 	done
 	exec 3>&- 4>&- 5>&-
 	# Every VMD here binds: its bind reaches the root bus.
-	[ "$end" = "the first failure inside pci_create_root_bus()" ] ||
+	[ "$end" = "the first failure inside the root bus's creation" ] ||
 		bad+=("ended at step $n with '${end:-nothing}', not at the root bus")
 	[ "$probe" -ge 1 ] || bad+=("no injected failure was inside the probe")
 	ktap_result "${#bad[@]}" \
