@@ -44,9 +44,11 @@ def main():
     shutil.copy(os.path.join(vmtest.ROOT, "vmd_rs.ko"), ko)
     load = f"insmod {shlex.quote(ko)}" if driver == "vmd_rs" else "modprobe vmd"
     # Loaded first, then the shell: its prompt comes once the VMDs are bound.
-    guest = (f"{load}; echo; echo '{driver} loaded on machine {name}:';"
-             " ls -l /sys/bus/pci/drivers/" + driver + " | grep -o '0000:[^ ]*$';"
-             " echo; exec bash -i")
+    # virtme-ng's --exec console is no terminal of the guest's: a shell
+    # without job control (no Ctrl-Z; Ctrl-C ends the VM).
+    guest = (f"{load}; echo; echo '{driver} bound to:';"
+             f" ls /sys/bus/pci/drivers/{driver} | grep '^0000:'; echo;"
+             " exec bash --norc -i")
     qemu = vmtest.default_qemu()
     opts = vmtest.qemu_firmware_opts(qemu) + [
         vmtest.TCG_ACCEL["single"], machine.qemu_opts(imgdir),
