@@ -1213,18 +1213,14 @@ mod tests {
         assert!(!pdev.is_null());
         let mut v = 0;
         // SAFETY: `pdev` is valid (our reference), `v` valid for writes.
-        assert_eq!(
-            unsafe { bindings::pci_read_config_dword(pdev, 0, &mut v) },
-            0
-        );
+        let ret = unsafe { bindings::pci_read_config_dword(pdev, 0, &mut v) };
+        assert_eq!(ret, 0);
         assert_eq!(v, u32::from(DEVICE) << 16 | u32::from(VENDOR));
         // BAR 0 was sized and placed at the window's start, in bus addresses
         // in the BAR and CPU addresses in the resource.
         // SAFETY: As above.
-        assert_eq!(
-            unsafe { bindings::pci_read_config_dword(pdev, 0x10, &mut v) },
-            0
-        );
+        let ret = unsafe { bindings::pci_read_config_dword(pdev, 0x10, &mut v) };
+        assert_eq!(ret, 0);
         assert_eq!(u64::from(v), WINDOW_BUS);
         // SAFETY: As above: `pdev` is valid.
         let bar = unsafe { &(*pdev).resource[0] };
