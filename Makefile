@@ -15,7 +15,7 @@ export PATH := $(CACHE)/tools/bin:$(CACHE)/venv/bin:$(HOME)/.cargo/bin:$(PATH)
 
 RUST_SOURCES = $(shell find drivers rust -name '*.rs' -not -name '*generated*')
 
-.PHONY: all modules kmemleak-plant clippy rustfmt rustfmtcheck clean provision run shell check soak kasan bench
+.PHONY: all modules kmemleak-plant clippy rustfmt rustfmtcheck clean provision run shell check soak kasan coverage bench
 
 all: modules
 
@@ -64,6 +64,11 @@ soak: provision
 kasan:
 	$(PROVISION) kasan
 	python3 tools/testing/kasan.py
+
+# How much of vmd.c the C driver's cases reach (see tools/testing/coverage.py).
+coverage:
+	$(PROVISION) coverage
+	python3 tools/testing/coverage.py
 
 # vmd_rs against the C driver and against no VMD (see tools/testing/bench.py).
 bench: provision

@@ -153,8 +153,9 @@ foreign_apt_cache() {
 		-o Dir::Cache="$dir/cache" "$@"
 }
 
-# The kernel flavour: "debug" (the test kernel), "bench" (no debug options)
-# or "kasan" (debug plus KASAN); each but debug has kernel/<flavour>.config.
+# The kernel flavour: "debug" (the test kernel), "bench" (no debug options),
+# "kasan" (debug plus KASAN) or "coverage" (debug plus gcov on vmd.o); each
+# but debug has kernel/<flavour>.config.
 kernel_inputs() {
 	local flavour=$1
 	{
@@ -180,7 +181,11 @@ kernel() {
 	KDIR=$CACHE/kernel/$flavour-$key
 	if [ ! -f "$KDIR/.vmd-rs-built" ]; then
 		log "building the $flavour test kernel ($KVER_DEB) in $KDIR"
-		"$ROOT/tools/testing/kernel/build.sh" "$KSRC" "$KDIR" "$flavour" "$KVER_DEB"
+		local profile=()
+		# Only vmd.o gets gcov's counters (kernel/coverage.config).
+		[ "$flavour" != coverage ] || profile=('GCOV_PROFILE_vmd.o=y')
+		env "${profile[@]}" "$ROOT/tools/testing/kernel/build.sh" "$KSRC" "$KDIR" \
+			"$flavour" "$KVER_DEB"
 	fi
 	ln -sfn "$KDIR" "$CACHE/kernel/$flavour"
 	# Older builds of this flavour are gigabytes of dead weight.
@@ -255,9 +260,18 @@ bench)
 		"$CACHE/venv/bin/pip" install -q "matplotlib>=3.7,<4"
 	;;
 kasan) packages; tools; qemu; kernel debug; kernel kasan ;;
+coverage)
+	# make coverage: the coverage kernel, and lcov (bookworm's) for the report.
+	packages
+	tools
+	qemu
+	kernel coverage
+	command -v genhtml >/dev/null ||
+		apt-get install -y -qq --no-install-recommends lcov >/dev/null
+	;;
 print-kdir) print_kdir "${2:-debug}" ;;
 *)
-	echo "usage: $0 [all|packages|tools|kernel [debug|bench|kasan]|bench|kasan|print-kdir]" >&2
+	echo "usage: $0 [all|packages|tools|kernel [debug|bench|kasan|coverage]|bench|kasan|coverage|print-kdir]" >&2
 	exit 2
 	;;
 esac

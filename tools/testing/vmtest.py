@@ -190,7 +190,7 @@ class Result:
 
 
 # The flavours with lockdep, kmemleak and slub_debug on (not bench's).
-DEBUG_FLAVOURS = {"debug", "kasan"}
+DEBUG_FLAVOURS = {"debug", "kasan", "coverage"}
 
 
 def kdir(flavour="debug"):
