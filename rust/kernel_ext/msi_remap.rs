@@ -149,7 +149,7 @@ struct Entry<'a, R: RemapOps> {
 ///
 /// `list` is an initialised list head of [`Entry::node`]s; `remap` points
 /// to the [`MsiRemap`] that owns this line.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 struct Line<'a, R: RemapOps> {
     #[pin]
     srcu: Srcu,
@@ -230,6 +230,36 @@ impl<'a, R: RemapOps> Line<'a, R> {
     }
 }
 
+/// A line's handler goes before the line (and its SRCU struct, H1).
+#[pinned_drop]
+impl<'a, R: RemapOps> PinnedDrop for Line<'a, R> {
+    fn drop(self: Pin<&mut Self>) {
+        self.free();
+    }
+}
+
+/// An irq domain with the fwnode it was created with, both ours: removed
+/// and freed when dropped.
+///
+/// # Invariants
+///
+/// The domain is valid and its fwnode was allocated for it alone.
+struct IrqDomain(NonNull<bindings::irq_domain>);
+
+impl Drop for IrqDomain {
+    fn drop(&mut self) {
+        let domain = self.0.as_ptr();
+        // SAFETY: The domain is valid (type invariant).
+        let fwnode = unsafe { (*domain).fwnode };
+        // SAFETY: Ours; its owner drops it once no child interrupt is left
+        // (the bus using it was removed first).
+        unsafe { bindings::irq_domain_remove(domain) };
+        // SAFETY: Allocated for the domain alone (type invariant), which is
+        // gone.
+        unsafe { bindings::irq_domain_free_fwnode(fwnode) };
+    }
+}
+
 /// What the "vectors" debugfs file holds: the [`MsiRemap`] it shows, type
 /// erased (debugfs data must be `'static`, the driver's types are not).
 ///
@@ -262,8 +292,10 @@ impl fmt::Debug for View {
 /// # Invariants
 ///
 /// - `lines.len()` vectors of `pdev` are allocated.
-/// - `domain`, once non-null, is the irq domain created on `self`, with
-///   `chip`, `domain_ops` and `parent_ops` as its callbacks.
+/// - `domain` is the irq domain created on `self` (once every field before
+///   it was initialised), with `chip`, `domain_ops` and `parent_ops` as its
+///   callbacks; [`None`] only while `self` is dropped.
+/// - Each line's handler was registered once `ops` and `loads` were there.
 #[pin_data(PinnedDrop)]
 pub(crate) struct MsiRemap<'a, R: RemapOps> {
     ops: R,
@@ -281,7 +313,8 @@ pub(crate) struct MsiRemap<'a, R: RemapOps> {
     domain_ops: Opaque<bindings::irq_domain_ops>,
     #[pin]
     parent_ops: Opaque<ext::msi_parent_ops>,
-    domain: *mut bindings::irq_domain,
+    /// Taken in `drop`, after the lines, before the vectors go.
+    domain: Option<IrqDomain>,
     irq_name: &'static CStr,
     /// The debugfs file showing `self`; removed first in `drop`.
     debugfs: Option<Pin<KBox<File<View>>>>,
@@ -353,27 +386,150 @@ impl<'a, R: RemapOps> MsiRemap<'a, R> {
         let mut loads = KVec::new();
         loads.resize(n as usize, 0, GFP_KERNEL)?;
         let (chip, parent_ops) = (Self::chip(config.name), Self::parent_ops(&config));
-        let mut this = KBox::pin_init(
-            try_pin_init!(Self {
+        let irq_name = config.irq_name;
+        let this = KBox::pin_init(
+            try_pin_init!(&this in Self {
                 ops,
                 pdev,
                 loads <- new_raw_spinlock_irq!(loads, "msi_remap_lists"),
-                lines: KVec::new(),
                 chip: Opaque::new(chip),
                 domain_ops: Opaque::new(Self::domain_ops()),
                 parent_ops: Opaque::new(parent_ops),
-                domain: ptr::null_mut(),
-                irq_name: config.irq_name,
-                debugfs: None,
+                irq_name,
+                // C gets pointers into `Self` from here on, once what they
+                // reach is there: the handlers reach `ops` and `loads`, the
+                // domain's callbacks everything before `lines`.
+                // SAFETY: The fields above are initialised; `this` is pinned.
+                lines: unsafe { Self::lines(this, pdev, n, irq_name) }?,
+                // SAFETY: As above, with the lines.
+                domain: unsafe { Self::create_domain(this, n, &config) }?,
+                // SAFETY: As above: every field but this one is initialised.
+                debugfs: unsafe { Self::debugfs_file(this, &config) }?,
                 _pin: PhantomPinned,
-            }),
+            }? Error),
             GFP_KERNEL,
         )?;
         // `drop` frees the vectors from here on.
         vectors.dismiss();
-        // SAFETY: `create` does not move `*this`.
-        unsafe { this.as_mut().get_unchecked_mut().create(n, &config) }?;
         Ok(this)
+    }
+
+    /// One line per vector, its handler registered.
+    ///
+    /// # Safety
+    ///
+    /// `this` is pinned, with `ops` and `loads` initialised; it owns the
+    /// lines returned.
+    unsafe fn lines(
+        this: NonNull<Self>,
+        pdev: &'a pci::Device<Bound>,
+        n: u32,
+        irq_name: &'static CStr,
+    ) -> Result<KVec<Pin<KBox<Line<'a, R>>>>> {
+        let mut lines = KVec::with_capacity(n as usize, GFP_KERNEL)?;
+        for index in 0..n {
+            // SAFETY: `pdev` is bound and has `n` vectors (type invariant).
+            let virq = unsafe { bindings::pci_irq_vector(raw_pci_dev(pdev), index) };
+            let virq = c_uint::try_from(virq).map_err(|_| Error::from_errno(virq))?;
+            let line = KBox::pin_init(
+                try_pin_init!(Line {
+                    srcu <- new_srcu!("msi_remap_srcu"),
+                    // INVARIANT: initialised by `INIT_LIST_HEAD`.
+                    list <- Opaque::ffi_init(|p| {
+                        // SAFETY: `p` is valid for writes.
+                        unsafe { bindings::INIT_LIST_HEAD(p) }
+                    }),
+                    index: index as usize,
+                    virq,
+                    registered: AtomicBool::new(false),
+                    // INVARIANT: `this` owns the line (the caller's guarantee).
+                    remap: this,
+                    _pin: PhantomPinned,
+                }? Error),
+                GFP_KERNEL,
+            )?;
+            // Registered once pinned in place: a line dropped on an error
+            // frees its handler first.
+            line.request(irq_name)?;
+            lines.push(line, GFP_KERNEL)?;
+        }
+        Ok(lines)
+    }
+
+    /// The MSI parent irq domain on `this`.
+    ///
+    /// # Safety
+    ///
+    /// `this` is pinned, with every field before `domain` initialised; it
+    /// removes the domain when dropped.
+    unsafe fn create_domain(
+        this: NonNull<Self>,
+        n: u32,
+        config: &RemapConfig<'_>,
+    ) -> Result<Option<IrqDomain>> {
+        // SAFETY: `this` is valid: only field addresses are taken.
+        let (domain_ops, parent_ops) = unsafe {
+            (
+                (*this.as_ptr()).domain_ops.get(),
+                (*this.as_ptr()).parent_ops.get(),
+            )
+        };
+        // SAFETY: Plain call; the name is copied. Named with the PCI domain,
+        // known by now: one name per instance.
+        let fwnode = unsafe {
+            bindings::__irq_domain_alloc_fwnode(
+                bindings::IRQCHIP_FWNODE_NAMED_ID,
+                config.id,
+                config.name.as_char_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        if fwnode.is_null() {
+            return Err(ENOMEM);
+        }
+        let mut info = bindings::irq_domain_info {
+            fwnode,
+            size: n,
+            ops: domain_ops,
+            host_data: this.as_ptr().cast::<c_void>(),
+            ..Default::default()
+        };
+        // SAFETY: `info` and `parent_ops` are valid; `parent_ops` and the
+        // callbacks it and `domain_ops` name live as long as the domain
+        // (`drop` removes it first).
+        let domain = unsafe { ext::msi_create_parent_irq_domain(&mut info, parent_ops) };
+        let Some(domain) = NonNull::new(domain) else {
+            // SAFETY: The fwnode is unused.
+            unsafe { bindings::irq_domain_free_fwnode(fwnode) };
+            return Err(ENOMEM);
+        };
+        // INVARIANT: the domain is created on `this`, with its own fwnode.
+        Ok(Some(IrqDomain(domain)))
+    }
+
+    /// The "vectors" debugfs file, if `config` asks for one.
+    ///
+    /// # Safety
+    ///
+    /// `this` is pinned and, but for `debugfs`, initialised; it removes the
+    /// file first when dropped.
+    unsafe fn debugfs_file(
+        this: NonNull<Self>,
+        config: &RemapConfig<'_>,
+    ) -> Result<Option<Pin<KBox<File<View>>>>> {
+        let Some(dir) = config.debugfs else {
+            return Ok(None);
+        };
+        // INVARIANT: `this` removes the file first when dropped.
+        let view = View {
+            remap: this.cast(),
+            show: Self::show,
+        };
+        Ok(Some(KBox::pin_init(
+            dir.read_only_file(c"vectors", Ok::<_, Error>(view)),
+            GFP_KERNEL,
+        )?))
     }
 
     /// The chip of our level: it composes the message the children write.
@@ -405,85 +561,6 @@ impl<'a, R: RemapOps> MsiRemap<'a, R> {
             init_dev_msi_info: Some(Self::init_dev_msi_info),
             ..Default::default()
         }
-    }
-
-    /// Registers the vector handlers and creates the domain.
-    fn create(&mut self, n: u32, config: &RemapConfig<'_>) -> Result {
-        let this = NonNull::from(&*self);
-        self.lines.reserve(n as usize, GFP_KERNEL)?;
-        for index in 0..n {
-            // SAFETY: `pdev` is bound and has `n` vectors (type invariant).
-            let virq = unsafe { bindings::pci_irq_vector(raw_pci_dev(self.pdev), index) };
-            let virq = c_uint::try_from(virq).map_err(|_| Error::from_errno(virq))?;
-            let line = KBox::pin_init(
-                try_pin_init!(Line {
-                    srcu <- new_srcu!("msi_remap_srcu"),
-                    // INVARIANT: initialised by `INIT_LIST_HEAD`.
-                    list <- Opaque::ffi_init(|p| {
-                        // SAFETY: `p` is valid for writes.
-                        unsafe { bindings::INIT_LIST_HEAD(p) }
-                    }),
-                    index: index as usize,
-                    virq,
-                    registered: AtomicBool::new(false),
-                    // INVARIANT: `this` owns the line from the push below on.
-                    remap: this,
-                    _pin: PhantomPinned,
-                }? Error),
-                GFP_KERNEL,
-            )?;
-            self.lines.push(line, GFP_KERNEL)?;
-            self.lines[self.lines.len() - 1].request(config.irq_name)?;
-        }
-
-        let domain_ops = self.domain_ops.get();
-        let parent_ops = self.parent_ops.get();
-
-        // SAFETY: Plain call; the name is copied. Named with the PCI domain,
-        // known by now: one name per instance.
-        let fwnode = unsafe {
-            bindings::__irq_domain_alloc_fwnode(
-                bindings::IRQCHIP_FWNODE_NAMED_ID,
-                config.id,
-                config.name.as_char_ptr(),
-                ptr::null_mut(),
-                ptr::null_mut(),
-            )
-        };
-        if fwnode.is_null() {
-            return Err(ENOMEM);
-        }
-        let mut info = bindings::irq_domain_info {
-            fwnode,
-            size: n,
-            ops: domain_ops,
-            host_data: ptr::from_mut(self).cast::<c_void>(),
-            ..Default::default()
-        };
-        // SAFETY: `info` and `parent_ops` are valid; `parent_ops` and the
-        // callbacks it and `domain_ops` name live as long as the domain
-        // (`drop` removes it first).
-        let domain = unsafe { ext::msi_create_parent_irq_domain(&mut info, parent_ops) };
-        if domain.is_null() {
-            // SAFETY: The fwnode is unused.
-            unsafe { bindings::irq_domain_free_fwnode(fwnode) };
-            return Err(ENOMEM);
-        }
-        // INVARIANT: the domain was created on `self`.
-        self.domain = domain;
-
-        if let Some(dir) = config.debugfs {
-            // INVARIANT: `self` removes the file first when dropped.
-            let view = View {
-                remap: NonNull::from(&*self).cast(),
-                show: Self::show,
-            };
-            self.debugfs = Some(KBox::pin_init(
-                dir.read_only_file(c"vectors", Ok::<_, Error>(view)),
-                GFP_KERNEL,
-            )?);
-        }
-        Ok(())
     }
 
     /// Writes each vector's IRQ and the child IRQs on it. How often they
@@ -550,6 +627,8 @@ impl<'a, R: RemapOps> MsiRemap<'a, R> {
     /// The irq domain, to become the child bus's MSI domain.
     pub(crate) fn irq_domain(&self) -> *mut bindings::irq_domain {
         self.domain
+            .as_ref()
+            .map_or(ptr::null_mut(), |d| d.0.as_ptr())
     }
 
     /// Number of vectors.
@@ -867,16 +946,7 @@ impl<'a, R: RemapOps> PinnedDrop for MsiRemap<'a, R> {
             line.free();
         }
         this.lines.clear();
-        if !this.domain.is_null() {
-            // SAFETY: The domain is ours and valid (type invariant).
-            let fwnode = unsafe { (*this.domain).fwnode };
-            // SAFETY: Its children's interrupts are gone (the bus using it
-            // was removed first).
-            unsafe { bindings::irq_domain_remove(this.domain) };
-            // SAFETY: `create` allocated the fwnode; the domain using it is
-            // gone.
-            unsafe { bindings::irq_domain_free_fwnode(fwnode) };
-        }
+        this.domain = None;
         // SAFETY: `new` allocated the vectors, and no handler is left on
         // them.
         unsafe { bindings::pci_free_irq_vectors(raw_pci_dev(this.pdev)) };
