@@ -663,6 +663,17 @@ impl<'a, T: ConfigOps + 'a, R: RemapOps + 'a> HostBridge<'a, T, R> {
         if config.windows.len() > MAX_WINDOWS {
             return Err(EINVAL);
         }
+        // pci_register_host_bridge() merges a window into the next one when
+        // they touch (same flags and offset) and releases it from its parent
+        // resource, which a window in no other resource does not have.
+        let merged_orphan = config.windows.windows(2).any(|w| {
+            w[0].within.is_none()
+                && w[0].end.checked_add(1) == Some(w[1].start)
+                && (w[0].flags, w[0].offset) == (w[1].flags, w[1].offset)
+        });
+        if merged_orphan {
+            return Err(EINVAL);
+        }
         let dev = ptr::from_ref(this_ref.parent)
             .cast::<bindings::device>()
             .cast_mut();
