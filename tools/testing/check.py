@@ -176,6 +176,7 @@ def main():
         # vmtest.KNOWN_UPSTREAM, and turns it off).
         r.boot("mixed, vmd_rs", [
             P("kmemleak", "host_bridge_leak.sh", ["vmd_rs"]),
+            P("leds", "leds.sh", ["vmd_rs"]),
             P("vmd_rs decodes like the C driver", "rs_decode.sh"),
             # The C driver's cases, run with vmd_rs: the same outcomes, plus
             # vmd_rs's debugfs.
@@ -184,6 +185,7 @@ def main():
         ], machine=machines.MIXED, timeout=1500)
         r.boot("mixed, C driver", [
             P("kmemleak", "host_bridge_leak.sh", ["vmd"]),
+            P("leds", "leds.sh", ["vmd"]),
             P("C driver on mixed", "vmd_cases.sh", ["vmd", "--hot-remove", str(HOT_REMOVE_ROUNDS)]),
         ], machine=machines.MIXED, timeout=1200)
         # Few VMD vectors: children share them, on the vectors the C

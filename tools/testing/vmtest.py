@@ -461,6 +461,12 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
             qemu_opts]))
         if post_mortem:
             qemu_opts += f" -d cpu_reset,guest_errors -D {outdir}/qemu-debug.log"
+        if getattr(machine, "hotplug_last", False):
+            # Slot Control writes as the model took them (leds.sh); to the
+            # -D file (qemu-debug.log with post_mortem, else qemu.log).
+            qemu_opts += " -trace pcie_cap_slot_write_config"
+            if not post_mortem:
+                qemu_opts += f" -D {outdir}/qemu.log"
         append = " ".join(filter(None, [machine.append, append]))
         monitor = HostMonitor(outdir, sock)
         monitor.start()
