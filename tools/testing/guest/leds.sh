@@ -35,7 +35,7 @@ while read -r name bdf id nvme bstart shadow mode client hotplug rest; do
 	if [ -n "$port" ]; then
 		sec=$(printf %02x "$(cat "$port/secondary_bus_number")")
 		for s in /sys/bus/pci/slots/*; do
-			[ "$(cat "$s/address" 2>/dev/null)" = "$dom:$sec" ] && slot=$s
+			[ "$(cat "$s/address" 2>/dev/null)" = "$dom:$sec:00" ] && slot=$s
 		done
 	fi
 	ktap_result "$([ -n "$slot" ] && [ -w "$slot/attention" ]; echo $?)" \
