@@ -219,12 +219,16 @@ def main():
             P(f"vmd_rs {CHECK_CYCLES} cycles", "cycles.sh", ["vmd_rs", str(CHECK_CYCLES)]),
             P("vmd_rs suspend/resume", "suspend.sh", ["vmd_rs"]),
             P("C driver suspend/resume", "suspend.sh", ["vmd"]),
+            # Last: the poweroff that ends the boot runs its shutdown.
+            P("shutdown", "shutdown.sh", ["vmd"]),
         ], machine=machines.PAIR, sleep=True, timeout=1800)
         # Teardown under load: each VMD unbound while fio runs on all its
         # namespaces, then the driver unloaded under IO; both MSI modes.
+        # Last, vmd_rs left bound for the poweroff (shutdown.sh).
         r.boot("teardown", [
             P("teardown", "teardown.sh", ["vmd_rs", str(TEARDOWN_ROUNDS)]),
             P("teardown", "teardown.sh", ["vmd", str(TEARDOWN_ROUNDS)]),
+            P("shutdown", "shutdown.sh", ["vmd_rs"]),
         ], machine=machines.PAIR, timeout=1500)
         # Hostile hardware: a VMD a case (machines.HOSTILE), each driver in
         # turn; vmd_rs must refuse with one clear line or bind and degrade,

@@ -307,6 +307,24 @@ def find_complaints(text, known=None, nvme_errors=False):
     return found
 
 
+def shutdown_checks(expect, qemu_log):
+    """Tests of the VMDs shutdown.sh left bound in bypass mode (lines
+    "<vmd> <driver>" of `expect`): in the model's trace of VMCONFIG writes,
+    remapping was turned off (the bind) and the last write turned it back
+    on (the driver's shutdown, in the poweroff that ends the boot)."""
+    writes = re.findall(r"intel_vmd_vmconfig (\S+): VMCONFIG 0x([0-9a-f]+) -> 0x([0-9a-f]+)",
+                        qemu_log)
+    tests = []
+    for line in expect.splitlines():
+        vmd, drv = line.split()
+        mine = [(int(old, 16), int(new, 16)) for i, old, new in writes if i == vmd]
+        ok = any(new & 2 for _, new in mine) and bool(mine) and not mine[-1][1] & 2
+        tests.append((f"shutdown: {vmd}: remapping back on when the guest powered off ({drv})",
+                      ok, [f"VMCONFIG writes of {vmd}: " +
+                           (", ".join(f"{o:#06x}->{n:#06x}" for o, n in mine) or "none")]))
+    return tests
+
+
 class HostMonitor(threading.Thread):
     """Serves the guest's requests for QEMU monitor commands (hotplug):
     the guest writes req-<part>-<n> into the shared directory, the answer
@@ -461,12 +479,14 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
             qemu_opts]))
         if post_mortem:
             qemu_opts += f" -d cpu_reset,guest_errors -D {outdir}/qemu-debug.log"
+        # The model's VMCONFIG writes (shutdown.sh) and Slot Control writes
+        # (leds.sh) as it took them, to the -D file (qemu-debug.log with
+        # post_mortem, else qemu.log).
+        qemu_opts += " -trace intel_vmd_vmconfig"
         if getattr(machine, "hotplug_last", False):
-            # Slot Control writes as the model took them (leds.sh); to the
-            # -D file (qemu-debug.log with post_mortem, else qemu.log).
             qemu_opts += " -trace pcie_cap_slot_write_config"
-            if not post_mortem:
-                qemu_opts += f" -D {outdir}/qemu.log"
+        if not post_mortem:
+            qemu_opts += f" -D {outdir}/qemu.log"
         append = " ".join(filter(None, [machine.append, append]))
         monitor = HostMonitor(outdir, sock)
         monitor.start()
@@ -567,6 +587,12 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
     if crash:
         res.tests.append((crash[0], bool(m), [f"recorded crash: {crash[1].pattern}"]
                           if not m else [m.group(0).splitlines()[0].strip()]))
+    res.tests += shutdown_checks(read("shutdown.expect"),
+                                 read("qemu.log") + read("qemu-debug.log"))
+    # Before a later part, wrap.sh unloads the driver: its remove, not its
+    # shutdown, would turn remapping back on.
+    if any(os.path.basename(p.script) == "shutdown.sh" for p in parts[:-1]):
+        res.tests.append(("shutdown: shutdown.sh is the boot's last part", False, []))
     res.complaints = sorted(set(find_complaints(
         kernel_log, res.known, nvme_errors=getattr(machine, "nvme_errors", False))))
     if flavour in DEBUG_FLAVOURS and not m:

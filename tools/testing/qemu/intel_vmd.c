@@ -434,11 +434,17 @@ static void intel_vmd_write_config(PCIDevice *pdev, uint32_t addr,
                                    uint32_t val, int len)
 {
     IntelVMDState *s = INTEL_VMD(pdev);
+    uint16_t vmconfig = pci_get_word(pdev->config + VMD_REG_VMCONFIG);
 
     if (s->removed) {
         return;
     }
     pci_default_write_config(pdev, addr, val, len);
+    /* The MSI mode as the OS leaves it, e.g. at shutdown (tests). */
+    if (pci_get_word(pdev->config + VMD_REG_VMCONFIG) != vmconfig) {
+        trace_intel_vmd_vmconfig(DEVICE(s)->id ?: "", vmconfig,
+                                 pci_get_word(pdev->config + VMD_REG_VMCONFIG));
+    }
     /*
      * membar1-unplaced: firmware sizes and places every BAR before it turns
      * on memory decoding, so BAR2 appears with the first Memory Space
