@@ -37,21 +37,21 @@ def boots(r):
     P = vmtest.Part
     collect = P("coverage", "gcov_collect.sh")
     kw = dict(flavour="coverage", keep=True)
-    r.boot("mixed", [
+    r.boot("coverage: mixed", [
         P("kmemleak", "host_bridge_leak.sh", ["vmd"]),
         P("C driver on mixed", "vmd_cases.sh", ["vmd", "--hot-remove", "1"]),
-        collect], machine=machines.MIXED, timeout=1500, **kw)
-    r.boot("scarce", [P("C driver on scarce", "vmd_cases.sh", ["vmd", "--no-reload"]),
+        collect], machine=machines.MIXED, timeout=1500, lockdep_off_by_known=True, **kw)
+    r.boot("coverage: scarce", [P("C driver on scarce", "vmd_cases.sh", ["vmd", "--no-reload"]),
                       collect], machine=machines.SCARCE, timeout=900, **kw)
-    r.boot("iommu", [P("C driver on iommu", "vmd_cases.sh", ["vmd", "--no-reload"]),
+    r.boot("coverage: iommu", [P("C driver on iommu", "vmd_cases.sh", ["vmd", "--no-reload"]),
                      collect], machine=machines.IOMMU, timeout=900, **kw)
-    r.boot("pair", [P("C driver suspend/resume", "suspend.sh", ["vmd"]),
+    r.boot("coverage: pair", [P("C driver suspend/resume", "suspend.sh", ["vmd"]),
                     P("teardown", "teardown.sh", ["vmd", "1"]),
                     collect], machine=machines.PAIR, sleep=True, timeout=1200, **kw)
-    r.boot("hostile", [P("matrix", "matrix.sh", ["vmd"]),
+    r.boot("coverage: hostile", [P("matrix", "matrix.sh", ["vmd"]),
                        P("matrix", "matrix_runtime.sh", ["vmd", "no-unbind-flood"]),
                        collect], machine=machines.HOSTILE, timeout=1200, **kw)
-    r.boot("faults", [P("faults", "faults.sh", ["vmd", str(check.FAULT_STRIDE)]),
+    r.boot("coverage: faults", [P("faults", "faults.sh", ["vmd", str(check.FAULT_STRIDE)]),
                       collect], machine=machines.FAULTS, timeout=1200, **kw)
 
 
