@@ -204,6 +204,10 @@ def main():
                machine=machines.IOMMU, timeout=900)
         r.boot("iommu, C driver", [P("C driver on iommu", "vmd_cases.sh", ["vmd", "--no-reload"])],
                machine=machines.IOMMU, timeout=900)
+        # Child DMA with the VMD's bus mastering off never reaches memory.
+        for drv, who in (("vmd_rs", "vmd_rs"), ("vmd", "C driver")):
+            r.boot(f"bus master, {who}", [P("bus master", "bus_master.sh", [drv])],
+                   machine=machines.BUS_MASTER, timeout=600)
         # msi_remap=on: remapped on the bypass-capable parts too.
         r.vm("vmd_rs msi_remap=on", "vmd_cases.sh",
              args=["vmd_rs", "--no-reload", "msi_remap=on"], machine=machines.BYPASS,

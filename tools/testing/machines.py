@@ -190,6 +190,12 @@ IOMMU = Machine("iommu", [
 ], extra="-device intel-iommu,intremap=on,device-iotlb=off",
     append="intel_iommu=on")
 
+# Child DMA with the VMD's Bus Master Enable clear, under the vIOMMU
+# (bus_master.sh): the NVMe's timeout and recovery are the outcome.
+BUS_MASTER = Machine("bus-master", [Vmd("vmd0", 0x10, 0x28C0)],
+                     extra="-device intel-iommu,intremap=on,device-iotlb=off",
+                     append="intel_iommu=on", nvme_errors=True)
+
 # The parts and layouts whose children's MSIs may bypass the VMD.
 BYPASS = Machine("bypass", [
     Vmd("vmd0", 0x10, 0x28C0, nvme=2, hotplug_port=True),
@@ -337,6 +343,6 @@ BENCH_DIRECT = Direct(4)
 # The PAIR machine's three NVMe, without its VMDs (nvme_cycles.sh).
 NO_VMD = Direct(3, null=False, name="no-vmd")
 
-MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BYPASS, HOTPLUG, PAIR, SCARCE, HOSTILE,
+MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BUS_MASTER, BYPASS, HOTPLUG, PAIR, SCARCE, HOSTILE,
                                 RUNTIME, FAULTS, BENCH_VMD, BENCH_DIRECT, PLAIN_HOTPLUG,
                                 NO_VMD)}

@@ -486,10 +486,10 @@ def run_parts(parts, name, qemu=None, qemu_opts="", append="", timeout=600,
             qemu_opts]))
         if post_mortem:
             qemu_opts += f" -d cpu_reset,guest_errors -D {outdir}/qemu-debug.log"
-        # The model's VMCONFIG writes (shutdown.sh) and Slot Control writes
-        # (leds.sh) as it took them, to the -D file (qemu-debug.log with
+        # The model's VMCONFIG writes (shutdown.sh), blocked child DMA
+        # (bus_master.sh) and Slot Control writes (leds.sh) as it took them, to the -D file (qemu-debug.log with
         # post_mortem, else qemu.log).
-        qemu_opts += " -trace intel_vmd_vmconfig"
+        qemu_opts += " -trace intel_vmd_vmconfig -trace intel_vmd_dma_blocked"
         if getattr(machine, "hotplug_last", False):
             qemu_opts += " -trace pcie_cap_slot_write_config"
         if not post_mortem:

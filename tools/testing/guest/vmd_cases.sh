@@ -70,7 +70,10 @@ count_class() {
 
 nhot=$(awk '$9 == 1' "$MANIFEST" | wc -l)
 nshadow=$(awk '$6 == 1 && $7 != "refused"' "$MANIFEST" | wc -l)
-ktap_header "$(((nvmds - nrefused) * per_vmd + nrefused + 2 + (nshadow > 0) + RELOAD * 2 + nhot * 3))"
+# Under an IOMMU, one more per bound VMD: its children's IOMMU group.
+IOMMU=0
+[ -n "$(ls /sys/class/iommu 2>/dev/null)" ] && IOMMU=1
+ktap_header "$(((nvmds - nrefused) * (per_vmd + IOMMU) + nrefused + 2 + (nshadow > 0) + RELOAD * 2 + nhot * 3))"
 
 ktap_check "load $DRV" load_driver
 wait_for "[ \$(count_disks) -ge $total_nvme ]" 120
@@ -97,6 +100,21 @@ while read -r name bdf id nvme bstart shadow mode client hotplug; do
 	ktap_result "$([ "$drv" = "$DRV" ] && [ -n "$dom" ]; echo $?)" \
 		"$tag: bound to $DRV with a domain" "driver '$drv', domain '$dom'"
 	domains="$domains $dom"
+	if [ "$IOMMU" = 1 ]; then
+		# The children's DMA carries the VMD's requester ID: the IOMMU
+		# cannot tell them apart, so they share the VMD's group.
+		g=$(readlink "/sys/bus/pci/devices/$bdf/iommu_group")
+		g=${g##*/} n=0 bad=()
+		for d in /sys/bus/pci/devices/"$dom":*; do
+			[ -e "$d" ] || continue
+			n=$((n + 1))
+			dg=$(readlink "$d/iommu_group")
+			[ -n "$g" ] && [ "${dg##*/}" = "$g" ] || bad+=("${d##*/}: group '${dg##*/}'")
+		done
+		ktap_result "$([ "$n" -gt 0 ] && [ ${#bad[@]} = 0 ]; echo $?)" \
+			"$tag: every child is in the VMD's IOMMU group ($DRV)" \
+			"VMD's group '$g', $n children" "${bad[@]}"
+	fi
 
 	# The tree: root ports on the bus start, an NVMe below each.
 	bus=$(printf '%02x' "$bstart")

@@ -155,6 +155,8 @@ struct IntelVMDState {
     /* What children's DMA sees: the VMD's DMA path plus the MSI window */
     MemoryRegion dma_root;
     MemoryRegion dma_enable;
+    MemoryRegion dma_blocked;       /* below dma_enable: what it stops */
+    bool dma_blocked_seen;          /* traced since the gate last closed */
     MemoryRegion msi_window;
     AddressSpace dma_as;
 
@@ -350,7 +352,48 @@ static void intel_vmd_update_windows(IntelVMDState *s)
                               (pci_get_word(pdev->config + PCI_COMMAND) &
                                PCI_COMMAND_MASTER) && pdev->enabled &&
                               !s->removed);
+    s->dma_blocked_seen = false;
 }
+
+/*
+ * Child DMA while the gate is closed: it reaches no memory, as on a real
+ * part, and the first access after the gate closed is traced.
+ */
+static MemTxResult intel_vmd_dma_blocked(IntelVMDState *s, hwaddr addr,
+                                         bool write)
+{
+    if (!s->dma_blocked_seen) {
+        s->dma_blocked_seen = true;
+        trace_intel_vmd_dma_blocked(DEVICE(s)->id ?: "",
+                                    write ? "write to" : "read of", addr);
+    }
+    return MEMTX_DECODE_ERROR;
+}
+
+static MemTxResult intel_vmd_dma_blocked_read(void *opaque, hwaddr addr,
+                                              uint64_t *val, unsigned size,
+                                              MemTxAttrs attrs)
+{
+    *val = ~0ULL;
+    return intel_vmd_dma_blocked(opaque, addr, false);
+}
+
+static MemTxResult intel_vmd_dma_blocked_write(void *opaque, hwaddr addr,
+                                               uint64_t val, unsigned size,
+                                               MemTxAttrs attrs)
+{
+    return intel_vmd_dma_blocked(opaque, addr, true);
+}
+
+static const MemoryRegionOps intel_vmd_dma_blocked_ops = {
+    .read_with_attrs = intel_vmd_dma_blocked_read,
+    .write_with_attrs = intel_vmd_dma_blocked_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+};
 
 /* removed: the BARs read all-ones, child DMA stops (as if the link is down) */
 static void intel_vmd_update_removed(IntelVMDState *s)
@@ -1012,6 +1055,9 @@ static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
                              bm_root, 0, memory_region_size(bm_root));
     memory_region_set_enabled(&s->dma_enable, false);
     memory_region_add_subregion_overlap(&s->dma_root, 0, &s->dma_enable, 0);
+    memory_region_init_io(&s->dma_blocked, OBJECT(s), &intel_vmd_dma_blocked_ops,
+                          s, "intel-vmd-dma-blocked", UINT64_MAX);
+    memory_region_add_subregion_overlap(&s->dma_root, 0, &s->dma_blocked, -1);
     memory_region_init_io(&s->msi_window, OBJECT(s), &intel_vmd_msi_ops, s,
                           "intel-vmd-msi", VMD_MSI_SIZE);
     /*
