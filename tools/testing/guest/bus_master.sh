@@ -15,11 +15,7 @@ DRV=$1
 MANIFEST=$2
 
 ktap_header 6
-if [ "$DRV" = vmd_rs ]; then
-	ktap_check "$DRV loads" insmod "$KO"
-else
-	ktap_check "$DRV loads" modprobe vmd
-fi
+ktap_check "$DRV loads" load_vmd_driver "$DRV"
 read -r name bdf id nvme bstart shadow mode rest <"$MANIFEST"
 tag="$name ($id, $mode)"
 wait_for "[ \$(vmd_disks $bdf | wc -l) -ge 1 ]" 60

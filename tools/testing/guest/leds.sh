@@ -19,11 +19,7 @@ STATES="5:on:on 6:on:blink 7:on:off 11:blink:off"
 
 nhp=$(awk '$9 == 1' "$MANIFEST" | wc -l)
 ktap_header "$((1 + nhp * 3))"
-if [ "$DRV" = vmd_rs ]; then
-	ktap_check "$DRV loads" insmod "$KO"
-else
-	ktap_check "$DRV loads" modprobe vmd
-fi
+ktap_check "$DRV loads" load_vmd_driver "$DRV"
 
 while read -r name bdf id nvme bstart shadow mode client hotplug rest; do
 	[ "$hotplug" = 1 ] || continue

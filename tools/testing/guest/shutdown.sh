@@ -14,11 +14,7 @@ MANIFEST=$2
 
 nbypass=$(awk '$7 == "bypass"' "$MANIFEST" | wc -l)
 ktap_header "$((1 + nbypass))"
-if [ "$DRV" = vmd_rs ]; then
-	ktap_check "$DRV loads" insmod "$KO"
-else
-	ktap_check "$DRV loads" modprobe vmd
-fi
+ktap_check "$DRV loads" load_vmd_driver "$DRV"
 while read -r name bdf id nvme bstart shadow mode rest; do
 	[ "$mode" = bypass ] || continue
 	drv=$(readlink "/sys/bus/pci/devices/$bdf/driver")

@@ -2,6 +2,17 @@
 #
 # Guest-side helpers for the VMD tests (sourced after ktap.sh).
 
+# Loads VMD driver $1: vmd_rs from $KO, or vmd; the rest are its parameters.
+load_vmd_driver() {
+	local drv=$1
+	shift
+	if [ "$drv" = vmd_rs ]; then
+		insmod "$KO" "$@"
+	else
+		modprobe vmd "$@"
+	fi
+}
+
 # The PCI domain (hex, e.g. 10000) a VMD at $1 created, from its "domain" link.
 vmd_domain() {
 	local l
