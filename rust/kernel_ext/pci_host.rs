@@ -230,6 +230,8 @@ impl BusDevice<'_> {
     }
 
     /// Vendor and device ID.
+    // Only the KUnit suite's user asks yet.
+    #[cfg_attr(not(CONFIG_KUNIT = "y"), allow(dead_code))]
     pub(crate) fn ids(&self) -> (u16, u16) {
         // SAFETY: The device is valid.
         unsafe { ((*self.raw()).vendor, (*self.raw()).device) }
@@ -324,6 +326,8 @@ impl<'a> Window<'a> {
 
     /// A memory window on its own, from `start` to `end` (inclusive), in no
     /// other resource.
+    // Only the KUnit suite's user asks yet.
+    #[cfg_attr(not(CONFIG_KUNIT = "y"), allow(dead_code))]
     pub(crate) fn memory(start: u64, end: u64, offset: u64, name: &'static CStr) -> Result<Self> {
         if start > end {
             return Err(EINVAL);
@@ -402,8 +406,8 @@ pub(crate) struct HostBridgeConfig<'a> {
 struct Private {
     /// What `bus->sysdata` of every bus below points at.
     sysdata: Opaque<bindings::pci_sysdata>,
-    /// The owner's `ConfigOps`, or null before it publishes and once it has
-    /// revoked them.
+    /// The owner's `ConfigOps`, set before the bridge is registered; null
+    /// once the owner has revoked them.
     ops: AtomicPtr<c_void>,
     acpi_address: Option<fn(u8, u8) -> Option<u64>>,
     /// The bus number resource, then the windows.
@@ -739,10 +743,8 @@ impl<'a, T: ConfigOps + 'a, R: RemapOps + 'a> HostBridge<'a, T, R> {
 
         // The PCI core never writes through `ops`.
         let ops: &'static bindings::pci_ops = &Accessors::<T>::OPS;
-        // SAFETY: `bridge` is ours and not registered: its fields are ours to
-        // set; `dev` outlives it (the bridge is removed before `'a` ends);
-        // the ops table is static, the sysdata and resources in the private
-        // area, which lives as long as the bridge.
+        // SAFETY: `bridge` is ours, unregistered; what it points at outlives
+        // it: `dev` (bound for `'a`), the static ops, its own private area.
         unsafe {
             (*bridge).dev.parent = dev;
             (*bridge).sysdata = private.sysdata.get().cast::<c_void>();

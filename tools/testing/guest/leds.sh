@@ -64,7 +64,7 @@ while read -r name bdf id nvme bstart shadow mode client hotplug rest; do
 	# The last writes of the port, then the restore: the four must be there
 	# in order.
 	ok=1
-	case " $trace" in *" ${want// / } "*) ok=0 ;; esac
+	case " $trace" in *" $want "*) ok=0 ;; esac
 	ktap_result "$ok" \
 		"$tag: the model's Slot Control took each state as written ($DRV)" \
 		"wanted (power:attention) $want" "trace of ${name}hp: $trace"
