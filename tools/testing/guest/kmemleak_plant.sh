@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # "kmemleak clean" can fail: a module that leaks on purpose
-# (tools/testing/kmemleak/kmemleak_plant.ko, 8 objects of 128 bytes) has
+# (tools/testing/kmemleak/kmemleak_plant.ko, 8 objects of 16 KiB) has
 # its leak reported by the scan every boot ends with (vmd_lib.sh's
 # kmemleak_scan, two scans), and not by one scan alone (7.3 greys an object
 # it had not scanned before).
