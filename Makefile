@@ -13,7 +13,7 @@ PROVISION := tools/testing/provision.sh
 
 export PATH := $(CACHE)/tools/bin:$(CACHE)/venv/bin:$(HOME)/.cargo/bin:$(PATH)
 
-RUST_SOURCES = $(shell find drivers rust -name '*.rs' -not -name '*generated*')
+RUST_SOURCES = $(shell find drivers rust tools/testing/kunit -name '*.rs' -not -name '*generated*')
 
 .PHONY: all modules kmemleak-plant clippy rustfmt rustfmtcheck clean provision run shell check soak kasan coverage bench
 

@@ -7,9 +7,11 @@
 //! drivers/ uses these and has no `unsafe` of its own.
 
 pub(crate) mod bindings;
-pub(crate) mod msi_remap;
+pub(crate) mod devres_ext;
+pub(crate) mod msi_parent;
 pub(crate) mod param;
 pub(crate) mod pci_driver;
 pub(crate) mod pci_ext;
 pub(crate) mod pci_host;
+pub(crate) mod pci_irq;
 pub(crate) mod sync;

@@ -88,3 +88,10 @@ pub(crate) fn xen_domain() -> bool {
     // SAFETY: Reads a variable set at boot.
     unsafe { ext::kernel_ext_xen_domain() }
 }
+
+/// Number of MSI-X vectors `pdev`'s capability offers, if it has one.
+pub(crate) fn msix_vec_count(pdev: &pci::Device<Bound>) -> Option<u32> {
+    // SAFETY: `pdev` is a valid `struct pci_dev`.
+    let count = unsafe { bindings::pci_msix_vec_count(raw_pci_dev(pdev)) };
+    u32::try_from(count).ok()
+}

@@ -30,6 +30,7 @@ use core::{
         self,
         ManuallyDrop, //
     },
+    ops::RangeInclusive,
     ptr::{
         self,
         NonNull, //
@@ -65,9 +66,10 @@ use kernel::{
 
 use crate::kernel_ext::{
     bindings as ext,
-    msi_remap::{
-        MsiRemap,
-        RemapOps, //
+    devres_ext::Backstop,
+    msi_parent::{
+        MsiParent,
+        MsiParentOps, //
     },
     pci_ext::raw_pci_dev,
 };
@@ -87,13 +89,64 @@ pub(crate) const MAX_WINDOWS: usize = 4;
 ///
 /// Called by the PCI core under its raw `pci_lock`, possibly from atomic
 /// context: implementations must not sleep.
-pub(crate) trait ConfigOps: Sync {
+///
+/// `'static`: the accessors can be reached until the bridge is torn down,
+/// which for a leaked [`HostBridge`] is at unbind, whatever `'a` it had.
+pub(crate) trait ConfigOps: Sync + 'static {
     /// Reads `len` (1, 2 or 4) bytes at `reg` of function `devfn` on bus
     /// number `bus`; [`None`] if there is no such place.
     fn read(&self, bus: u8, devfn: u8, reg: u16, len: u8) -> Option<u32>;
 
     /// Writes `len` (1, 2 or 4) bytes; `false` if there is no such place.
     fn write(&self, bus: u8, devfn: u8, reg: u16, len: u8, value: u32) -> bool;
+}
+
+/// Closes the I/O, memory and prefetchable windows of every PCI-to-PCI
+/// bridge on `buses`, found through `ops` (not the PCI core's view), as
+/// firmware does before it hands a hierarchy over: for a host bridge whose
+/// hierarchy no firmware set up, before resources are assigned.
+pub(crate) fn close_bridge_windows(ops: &impl ConfigOps, buses: RangeInclusive<u8>) {
+    const HEADER_TYPE: u16 = bindings::PCI_HEADER_TYPE as u16;
+    const CLASS_DEVICE: u16 = bindings::PCI_CLASS_DEVICE as u16;
+    const IO_BASE: u16 = bindings::PCI_IO_BASE as u16;
+    const IO_BASE_UPPER16: u16 = bindings::PCI_IO_BASE_UPPER16 as u16;
+    const MEMORY_BASE: u16 = bindings::PCI_MEMORY_BASE as u16;
+    const PREF_MEMORY_BASE: u16 = bindings::PCI_PREF_MEMORY_BASE as u16;
+    const PREF_BASE_UPPER32: u16 = bindings::PCI_PREF_BASE_UPPER32 as u16;
+    const PREF_LIMIT_UPPER32: u16 = bindings::PCI_PREF_LIMIT_UPPER32 as u16;
+    for bus in buses {
+        for dev in 0..32u8 {
+            let hdr = match ops.read(bus, dev << 3, HEADER_TYPE, 1) {
+                None | Some(0xff) => continue,
+                Some(hdr) => hdr,
+            };
+            let functions = if hdr & bindings::PCI_HEADER_TYPE_MFD != 0 {
+                8
+            } else {
+                1
+            };
+            for devfn in (0..functions).map(|f| dev << 3 | f) {
+                let is_bridge = ops
+                    .read(bus, devfn, HEADER_TYPE, 1)
+                    .map(|h| h & bindings::PCI_HEADER_TYPE_MASK)
+                    == Some(bindings::PCI_HEADER_TYPE_BRIDGE)
+                    && ops.read(bus, devfn, CLASS_DEVICE, 2)
+                        == Some(bindings::PCI_CLASS_BRIDGE_PCI);
+                if !is_bridge {
+                    continue;
+                }
+                // I/O: disable the upper half first, then close the window.
+                ops.write(bus, devfn, IO_BASE_UPPER16, 4, 0x0000_ffff);
+                ops.write(bus, devfn, IO_BASE, 2, 0x00f0);
+                ops.write(bus, devfn, IO_BASE_UPPER16, 4, 0);
+                // Memory, then prefetchable memory.
+                ops.write(bus, devfn, MEMORY_BASE, 4, 0x0000_fff0);
+                ops.write(bus, devfn, PREF_LIMIT_UPPER32, 4, 0);
+                ops.write(bus, devfn, PREF_MEMORY_BASE, 4, 0x0000_fff0);
+                ops.write(bus, devfn, PREF_BASE_UPPER32, 4, 0xffff_ffff);
+            }
+        }
+    }
 }
 
 /// Accessors shared with other users of config space (an interrupt path).
@@ -559,24 +612,6 @@ impl<T: ConfigOps> Accessors<T> {
     }
 }
 
-/// The devres action that tears a [`HostBridge`] down at unbind if its
-/// owner did not: one function for every type, so that the owner's drop
-/// finds (and removes) the action it added.
-///
-/// # Safety
-///
-/// `data` points at the `backstop` field of a live `HostBridge`.
-unsafe extern "C" fn backstop(data: *mut c_void) {
-    let backstop = data.cast::<Backstop>();
-    // SAFETY: The caller's guarantee: `run` is that `HostBridge`'s teardown.
-    unsafe { ((*backstop).run)(backstop) }
-}
-
-/// What [`backstop`] runs.
-struct Backstop {
-    run: unsafe fn(*const Backstop),
-}
-
 /// A PCI host bridge on an emulated domain, registered, scanned and added.
 ///
 /// # Invariants
@@ -584,17 +619,17 @@ struct Backstop {
 /// - `bridge` is null, or the registered host bridge this object made,
 ///   whose reference it holds; its private area is an initialised
 ///   [`Private`] whose `ops` points at `self.ops` or is null.
-/// - The bridge's buses take their MSIs from `remap`'s domain if there is
+/// - The bridge's buses take their MSIs from `msi`'s domain if there is
 ///   one, which therefore lives until the bridge is removed.
 /// - While `bridge` is non-null, a devres action of `parent` tears the
 ///   bridge down with `backstop`, should `self` outlive the binding
 ///   without being dropped (leaked).
 #[pin_data(PinnedDrop)]
-pub(crate) struct HostBridge<'a, T: ConfigOps, R: RemapOps> {
+pub(crate) struct HostBridge<'a, T: ConfigOps, M: MsiParentOps> {
     #[pin]
     ops: T,
     parent: &'a device::Device<Bound>,
-    remap: Option<Pin<KBox<MsiRemap<'a, R>>>>,
+    msi: Option<Pin<KBox<MsiParent<M>>>>,
     link_name: Option<&'static CStr>,
     domain_nr: i32,
     bridge: AtomicPtr<bindings::pci_host_bridge>,
@@ -604,17 +639,17 @@ pub(crate) struct HostBridge<'a, T: ConfigOps, R: RemapOps> {
 }
 
 // SAFETY: The bridge may be torn down from any thread; `T` is `Send`, and
-// `MsiRemap` is.
-unsafe impl<T: ConfigOps + Send, R: RemapOps> Send for HostBridge<'_, T, R> {}
+// `MsiParent` is.
+unsafe impl<T: ConfigOps + Send, M: MsiParentOps> Send for HostBridge<'_, T, M> {}
 // SAFETY: `&HostBridge` reads fields and calls `T` through `&T` (`Sync`);
 // the teardown through `&self` runs once (the `bridge` swap).
-unsafe impl<T: ConfigOps, R: RemapOps> Sync for HostBridge<'_, T, R> {}
+unsafe impl<T: ConfigOps, M: MsiParentOps> Sync for HostBridge<'_, T, M> {}
 
-impl<'a, T: ConfigOps + 'a, R: RemapOps + 'a> HostBridge<'a, T, R> {
+impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
     /// Creates the host bridge of `parent`'s domain `domain` with `ops` as
     /// its config accessors, scans it, assigns resources and adds its
     /// devices, as `pci_host_probe()` does. Its devices' MSIs go through
-    /// `remap`, or with [`None`] through the parent's MSI domain, as if the
+    /// `msi`, or with [`None`] through the parent's MSI domain, as if the
     /// bridge were not there.
     ///
     /// `after_scan` runs after the scan, before resources are assigned (the
@@ -625,7 +660,7 @@ impl<'a, T: ConfigOps + 'a, R: RemapOps + 'a> HostBridge<'a, T, R> {
         domain: DomainNr,
         ops: impl PinInit<T, Error> + 'a,
         config: HostBridgeConfig<'a>,
-        remap: Option<Pin<KBox<MsiRemap<'a, R>>>>,
+        msi: Option<Pin<KBox<MsiParent<M>>>>,
         after_scan: impl FnOnce(&T) + 'a,
         after_assign: impl FnMut(&BusDevice<'_>) + 'a,
     ) -> impl PinInit<Self, Error> + 'a {
@@ -634,11 +669,11 @@ impl<'a, T: ConfigOps + 'a, R: RemapOps + 'a> HostBridge<'a, T, R> {
         try_pin_init!(&this in Self {
             ops <- ops,
             parent,
-            remap,
+            msi,
             link_name,
             domain_nr: nr,
             bridge: AtomicPtr::new(ptr::null_mut()),
-            backstop: Backstop { run: Self::run_backstop },
+            backstop: Backstop::new(Self::run_backstop),
             _pin: PhantomPinned,
             // Last: C gets pointers into `Self` only once the rest is there.
             _: {
@@ -681,17 +716,11 @@ impl<'a, T: ConfigOps + 'a, R: RemapOps + 'a> HostBridge<'a, T, R> {
         let dev = ptr::from_ref(this_ref.parent)
             .cast::<bindings::device>()
             .cast_mut();
-        let backstop_data = ptr::from_ref(&this_ref.backstop)
-            .cast::<c_void>()
-            .cast_mut();
-        // SAFETY: `dev` is bound (borrowed for `'a`); `backstop` gets a live
-        // `HostBridge`'s `backstop`: `PinnedDrop` removes the action before
-        // `self` goes, and the error paths below remove it.
-        to_result(unsafe { bindings::devm_add_action(dev, Some(backstop), backstop_data) })?;
-        let remove_backstop = || {
-            // SAFETY: The action added above, removed unrun.
-            unsafe { bindings::devm_remove_action_nowarn(dev, Some(backstop), backstop_data) };
-        };
+        // SAFETY: `backstop` is pinned in `this_ref`, whose teardown
+        // `run_backstop` is (idempotent); `PinnedDrop` disarms it before
+        // `self` goes, and the error paths below do.
+        unsafe { this_ref.backstop.arm(this_ref.parent) }?;
+        let remove_backstop = || this_ref.backstop.disarm(this_ref.parent);
 
         // SAFETY: Plain allocation.
         let bridge = unsafe { bindings::pci_alloc_host_bridge(mem::size_of::<Private>()) };
@@ -768,8 +797,8 @@ impl<'a, T: ConfigOps + 'a, R: RemapOps + 'a> HostBridge<'a, T, R> {
             }
         }
         // The root bus takes the bridge's MSI domain: remapped, or the parent's.
-        let msi_domain = match &this_ref.remap {
-            Some(remap) => remap.irq_domain(),
+        let msi_domain = match &this_ref.msi {
+            Some(msi) => msi.irq_domain(),
             // SAFETY: `dev` is valid.
             None => unsafe { ext::kernel_ext_dev_get_msi_domain(dev) },
         };
@@ -895,9 +924,9 @@ impl<'a, T: ConfigOps + 'a, R: RemapOps + 'a> HostBridge<'a, T, R> {
         self.domain_nr
     }
 
-    /// The remapping domain of the children's MSIs, if they are remapped.
-    pub(crate) fn remap(&self) -> Option<&MsiRemap<'a, R>> {
-        self.remap.as_deref()
+    /// The MSI parent domain of the children's MSIs, if the bridge has one.
+    pub(crate) fn msi_parent(&self) -> Option<&MsiParent<M>> {
+        self.msi.as_deref()
     }
 
     /// Runs `f` on every device below the bridge, with the bus list locked,
@@ -934,11 +963,11 @@ impl<'a, T: ConfigOps + 'a, R: RemapOps + 'a> HostBridge<'a, T, R> {
         };
     }
 
-    /// [`Backstop::run`]: the teardown of the `HostBridge` around `backstop`.
+    /// The [`Backstop`]'s teardown: that of the `HostBridge` around it.
     ///
     /// # Safety
     ///
-    /// `backstop` is the `backstop` field of a live `HostBridge<'a, T, R>`.
+    /// `backstop` is the `backstop` field of a live `HostBridge<'a, T, M>`.
     unsafe fn run_backstop(backstop: *const Backstop) {
         // SAFETY: The caller's guarantee.
         let this = unsafe { &*kernel::container_of!(backstop, Self, backstop) };
@@ -1050,21 +1079,16 @@ unsafe fn for_each_child_bus(
 }
 
 #[pinned_drop]
-impl<T: ConfigOps, R: RemapOps> PinnedDrop for HostBridge<'_, T, R> {
+impl<T: ConfigOps, M: MsiParentOps> PinnedDrop for HostBridge<'_, T, M> {
     fn drop(self: Pin<&mut Self>) {
         if self.bridge.load(Ordering::Acquire).is_null() {
             return;
         }
-        let dev = ptr::from_ref(self.parent)
-            .cast::<bindings::device>()
-            .cast_mut();
-        let data = ptr::from_ref(&self.backstop).cast::<c_void>().cast_mut();
         // The devres action is not needed any more; if it already ran, the
         // bridge is gone and `teardown` does nothing.
-        // SAFETY: `dev` is valid; the action is `probe`'s, if still there.
-        unsafe { bindings::devm_remove_action_nowarn(dev, Some(backstop), data) };
+        self.backstop.disarm(self.parent);
         // Its devices, it and then its host bridge go before the accessors
-        // (`ops`) and the MSI domain (`remap`), which drop after this.
+        // (`ops`) and the MSI domain (`msi`), which drop after this.
         self.teardown();
     }
 }
@@ -1083,8 +1107,9 @@ mod tests {
     };
 
     use super::*;
-    use crate::kernel_ext::msi_remap::{
-        Child,
+    use crate::kernel_ext::msi_parent::{
+        ChildIrq,
+        MsiChild,
         MsiMessage, //
     };
 
@@ -1166,12 +1191,22 @@ mod tests {
     /// Children's MSIs go through the parent's domain: no remapping.
     enum NoRemap {}
 
-    impl RemapOps for NoRemap {
-        fn pick_vector(&self, _child: &Child, _loads: &[u32]) -> usize {
+    impl MsiParentOps for NoRemap {
+        type Irq = ();
+
+        fn alloc(&self, _child: &MsiChild, _irq: ChildIrq) -> Result<(u64, ())> {
             match *self {}
         }
 
-        fn compose_msg(&self, _vector: u32) -> MsiMessage {
+        fn compose_msg(&self, _irq: &()) -> MsiMessage {
+            match *self {}
+        }
+
+        fn enable(&self, _irq: &()) {
+            match *self {}
+        }
+
+        fn disable(&self, _irq: &()) {
             match *self {}
         }
     }

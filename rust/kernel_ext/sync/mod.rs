@@ -3,5 +3,10 @@
 //! Synchronisation primitives.
 
 pub(crate) mod raw_spinlock;
+pub(crate) mod srcu_list;
 
 pub(crate) use raw_spinlock::RawSpinLockIrq;
+pub(crate) use srcu_list::{
+    SrcuList,
+    SrcuListEntry, //
+};

@@ -5,7 +5,7 @@
 # suites (run by KUnit on every load) pass.
 . "$(dirname "$0")/ktap.sh"
 CYCLES=${CYCLES:-20}
-SUITES="vmd_rs_parts vmd_rs_layout kernel_ext_raw_spinlock kernel_ext_pci_host"
+SUITES="vmd_rs_parts vmd_rs_layout kernel_ext_raw_spinlock kernel_ext_pci_host kernel_ext_srcu_list"
 
 ktap_header "$((3 + $(echo $SUITES | wc -w)))"
 

@@ -18,9 +18,13 @@ use crate::{
 };
 
 /// CFGBAR and the lock that serialises its use.
+///
+/// Owns no borrow: the vector handlers that flush through it and the host
+/// bridge's accessors may be reached until unbind, after which the mapping
+/// is revoked and every access reads as absent.
 #[pin_data]
-pub(crate) struct Ecam<'a> {
-    cfgbar: pci::Bar<'a>,
+pub(crate) struct Ecam {
+    cfgbar: pci::DevresBar,
     buses: Buses,
     /// Some VMDs deadlock the CPU on concurrent config accesses: all go
     /// through this lock, the domain reset's included.
@@ -28,9 +32,9 @@ pub(crate) struct Ecam<'a> {
     lock: RawSpinLockIrq<()>,
 }
 
-impl<'a> Ecam<'a> {
+impl Ecam {
     /// ECAM over `cfgbar` for the domain's `buses`.
-    pub(crate) fn new(cfgbar: pci::Bar<'a>, buses: Buses) -> impl PinInit<Self, Error> + 'a {
+    pub(crate) fn new(cfgbar: pci::DevresBar, buses: Buses) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             cfgbar,
             buses,
@@ -44,7 +48,8 @@ impl<'a> Ecam<'a> {
     }
 
     fn access(&self, off: usize, len: u8, value: Option<u32>) -> Option<u32> {
-        let bar = &self.cfgbar;
+        let guard = self.cfgbar.try_access()?;
+        let bar: &pci::Bar<'_> = &guard;
         let _guard = self.lock.lock();
         // The VMD turns config writes into posted writes: reading back makes
         // them complete before the write returns, as callers expect.
@@ -63,7 +68,7 @@ impl<'a> Ecam<'a> {
     }
 }
 
-impl ConfigOps for Ecam<'_> {
+impl ConfigOps for Ecam {
     fn read(&self, bus: u8, devfn: u8, reg: u16, len: u8) -> Option<u32> {
         let off = self.buses.cfg_offset(bus, devfn, reg, len)?;
         self.access(off, len, None)

@@ -34,18 +34,13 @@ mod kernel_ext;
 mod ecam;
 mod features;
 mod layout;
+mod msi;
 mod regs;
 
 use ecam::Ecam;
 use features::Features;
 use kernel_ext::{
-    msi_remap::{
-        Child,
-        MsiMessage,
-        MsiRemap,
-        RemapConfig,
-        RemapOps, //
-    },
+    msi_parent::MsiParent,
     param::WordParam,
     pci_driver::PmDriver,
     pci_ext::{
@@ -56,8 +51,8 @@ use kernel_ext::{
         EnabledDevice, //
     },
     pci_host::{
+        close_bridge_windows,
         BusDevice,
-        ConfigOps,
         DomainNr,
         HostBridge,
         HostBridgeConfig,
@@ -68,6 +63,10 @@ use layout::{
     Buses,
     MsiMode,
     RemapSetting, //
+};
+use msi::{
+    Handlers,
+    Remap, //
 };
 
 /// `msi_remap=`: how child MSIs reach the CPU.
@@ -132,6 +131,9 @@ struct Vmd<'bound> {
     /// does, so that it goes while the PCI core holds the VMD awake for
     /// remove and before the VMD's MSI mode is restored.
     bus: Pin<KBox<Mutex<Domain<'bound>>>>,
+    /// Remap mode: the VMD's vectors and their handlers, freed after the
+    /// domain (its irq domain and children) is gone.
+    vectors: Option<Handlers<'bound>>,
     /// debugfs: "info" here, "vectors" (remap mode) in the remap domain.
     _info: Pin<KBox<debugfs::File<Summary>>>,
     _dir: debugfs::Dir,
@@ -181,51 +183,11 @@ impl Summary {
 }
 
 /// The VMD's domain: config space through CFGBAR, MSIs through its vectors.
-type VmdBus<'bound> = HostBridge<'bound, Arc<Ecam<'bound>>, VmdRemap<'bound>>;
+type VmdBus<'bound> = HostBridge<'bound, Arc<Ecam>, Remap>;
 
 /// The domain until unbind takes it. A type of its own keeps the symbols
 /// of the generic code around it within objtool's name length.
 struct Domain<'bound>(Option<Pin<KBox<VmdBus<'bound>>>>);
-
-/// How the VMD's vectors are shared by its children.
-struct VmdRemap<'bound> {
-    ecam: Arc<Ecam<'bound>>,
-    /// Vectors before this one are the VMD's own (client parts keep vector 0).
-    first_vector: usize,
-    /// MTL016: read the child's vendor ID before its handler runs.
-    flush: bool,
-}
-
-impl RemapOps for VmdRemap<'_> {
-    fn pick_vector(&self, child: &Child, loads: &[u32]) -> usize {
-        layout::pick_vector(
-            loads,
-            self.first_vector,
-            child.class == bindings::PCI_CLASS_STORAGE_EXPRESS,
-        )
-    }
-
-    fn flushes(&self) -> bool {
-        self.flush
-    }
-
-    /// An MSI may overtake the child's posted writes (its NVMe completion
-    /// entry); a read that completes at the child pulls them in first. The
-    /// value does not matter, the ordering does.
-    fn flush(&self, child: &Child) {
-        let _ = self.ecam.read(child.bus, child.devfn, 0, 2);
-    }
-
-    /// The VMD raises the vector a child's x86 MSI names as its destination
-    /// ID.
-    fn compose_msg(&self, vector: u32) -> MsiMessage {
-        MsiMessage {
-            address_lo: (bindings::X86_MSI_BASE_ADDRESS_LOW << 20) | ((vector & 0xff) << 12),
-            address_hi: bindings::X86_MSI_BASE_ADDRESS_HIGH,
-            data: 0,
-        }
-    }
-}
 
 /// Where firmware describes a child: the companion under the VMD's own at
 /// (relative bus << 24 | devfn << 16 | 0x8000ffff), as vmd.c looks it up;
@@ -262,61 +224,6 @@ fn set_msi_remapping(pdev: &pci::Device<Bound>, features: Features, enable: bool
     }
     pdev.config_space()
         .update(regs::VMCONFIG, |r| r.with_msi_remap_disable(!enable));
-}
-
-/// Closes every bridge window of the domain (as firmware would have) before
-/// resources are assigned, so that stale windows from a previous owner do
-/// not collide with the new layout. Goes through the config accessors,
-/// under their lock (vmd.c writes CFGBAR directly, without its lock).
-fn domain_reset(ecam: &Ecam<'_>) {
-    const HEADER_TYPE: u16 = bindings::PCI_HEADER_TYPE as u16;
-    const CLASS_DEVICE: u16 = bindings::PCI_CLASS_DEVICE as u16;
-    const IO_BASE: u16 = bindings::PCI_IO_BASE as u16;
-    const IO_BASE_UPPER16: u16 = bindings::PCI_IO_BASE_UPPER16 as u16;
-    const MEMORY_BASE: u16 = bindings::PCI_MEMORY_BASE as u16;
-    const PREF_MEMORY_BASE: u16 = bindings::PCI_PREF_MEMORY_BASE as u16;
-    const PREF_BASE_UPPER32: u16 = bindings::PCI_PREF_BASE_UPPER32 as u16;
-    const PREF_LIMIT_UPPER32: u16 = bindings::PCI_PREF_LIMIT_UPPER32 as u16;
-    let buses = ecam.buses();
-    for bus in buses.start..=buses.end {
-        for dev in 0..32u8 {
-            let Some(hdr) = ecam.read(bus, dev << 3, HEADER_TYPE, 1) else {
-                continue;
-            };
-            if hdr == 0xff {
-                continue;
-            }
-            let functions = if hdr & bindings::PCI_HEADER_TYPE_MFD != 0 {
-                8
-            } else {
-                1
-            };
-            for f in 0..functions {
-                let devfn = dev << 3 | f;
-                let is_bridge = ecam
-                    .read(bus, devfn, HEADER_TYPE, 1)
-                    .map(|h| h & bindings::PCI_HEADER_TYPE_MASK)
-                    == Some(bindings::PCI_HEADER_TYPE_BRIDGE)
-                    && ecam.read(bus, devfn, CLASS_DEVICE, 2)
-                        == Some(bindings::PCI_CLASS_BRIDGE_PCI);
-                if !is_bridge {
-                    continue;
-                }
-                // I/O: disable the upper half first, then close the window.
-                ecam.write(bus, devfn, IO_BASE_UPPER16, 4, 0x0000_ffff);
-                ecam.write(bus, devfn, IO_BASE, 2, 0x00f0);
-                ecam.write(bus, devfn, IO_BASE_UPPER16, 4, 0);
-                // Memory, then prefetchable memory.
-                ecam.write(bus, devfn, MEMORY_BASE, 4, 0x0000_fff0);
-                ecam.write(bus, devfn, PREF_LIMIT_UPPER32, 4, 0);
-                ecam.write(bus, devfn, PREF_MEMORY_BASE, 4, 0x0000_fff0);
-                ecam.write(bus, devfn, PREF_BASE_UPPER32, 4, 0xffff_ffff);
-            }
-        }
-        if bus == u8::MAX {
-            break;
-        }
-    }
 }
 
 /// Client platforms' firmware leaves power management of the devices
@@ -568,7 +475,7 @@ impl pci::Driver for VmdDriver {
             }
         );
         set_dma_mask_64_or_32(pdev).inspect_err(|_| dev_err!(pdev, "no usable DMA mask\n"))?;
-        let cfgbar = pdev.iomap_region(CFGBAR, c"vmd_rs")?;
+        let cfgbar = pdev.iomap_region(CFGBAR, c"vmd_rs")?.into_devres()?;
         let mut windows = KVec::with_capacity(2, GFP_KERNEL)?;
         for (i, bar) in [MEMBAR1, MEMBAR2].into_iter().enumerate() {
             let name = [c"VMD MEMBAR1", c"VMD MEMBAR2"][i];
@@ -601,32 +508,20 @@ impl pci::Driver for VmdDriver {
             dir.read_callback_file(c"info", Ok::<_, Error>(summary), &Summary::show),
             GFP_KERNEL,
         )?;
-        let remap = match layout.mode {
+        let (remap, vectors) = match layout.mode {
             MsiMode::Remap => {
                 let first_vector = features.contains(Features::OFFSET_FIRST_VECTOR);
-                let remap = MsiRemap::new(
-                    pdev,
-                    VmdRemap {
-                        ecam: ecam.clone(),
-                        first_vector: usize::from(first_vector),
-                        flush: features.contains(Features::INTERRUPT_QUIRK),
-                    },
-                    RemapConfig {
-                        first_vector: u32::from(first_vector),
-                        name: c"VMD-MSI",
-                        id: domain.get(),
-                        prefix: c"VMD-",
-                        bus_token: bindings::irq_domain_bus_token_DOMAIN_BUS_VMD_MSI,
-                        irq_name: c"vmd_rs",
-                        debugfs: Some(&dir),
-                    },
-                )?;
+                let flush = features.contains(Features::INTERRUPT_QUIRK);
+                let (remap, vectors) = Remap::new(pdev, &ecam, first_vector.into(), flush, &dir)?;
+                let config = remap.config(domain.get());
+                let remap =
+                    KBox::pin_init(MsiParent::new(Ok::<_, Error>(remap), config), GFP_KERNEL)?;
                 set_msi_remapping(pdev, features, true);
-                Some(remap)
+                (Some(remap), Some(vectors))
             }
             MsiMode::Bypass => {
                 set_msi_remapping(pdev, features, false);
-                None
+                (None, None)
             }
         };
         let pm_quirk = features.contains(Features::BIOS_PM_QUIRK);
@@ -655,7 +550,10 @@ impl pci::Driver for VmdDriver {
                     reset_after_scan: true,
                 },
                 remap,
-                |ecam| domain_reset(ecam),
+                // Stale windows from a previous owner would collide with the
+                // new layout. Through the accessors, under their lock (vmd.c
+                // writes CFGBAR directly, without its lock).
+                |ecam| close_bridge_windows(ecam, ecam.buses().start..=ecam.buses().end),
                 move |dev| {
                     if pm_quirk {
                         bios_pm_quirk(dev)
@@ -665,13 +563,13 @@ impl pci::Driver for VmdDriver {
             GFP_KERNEL,
         )
         .inspect_err(|_| set_msi_remapping(pdev, features, true))?;
-        match bus.remap() {
-            Some(remap) => dev_info!(
+        match bus.msi_parent().map(|m| m.ops().vectors()) {
+            Some((n, irq)) => dev_info!(
                 pdev,
                 "Bound to PCI domain {:04x}, child MSIs remapped onto {} vectors (IRQ {}+)\n",
                 bus.domain(),
-                remap.vectors(),
-                remap.vector_irq(0).unwrap_or(0)
+                n,
+                irq
             ),
             None => dev_info!(
                 pdev,
@@ -684,6 +582,7 @@ impl pci::Driver for VmdDriver {
             pdev: bound,
             features,
             bus: slot,
+            vectors,
             _info: info,
             _dir: dir,
             _enabled: enabled,
@@ -691,8 +590,8 @@ impl pci::Driver for VmdDriver {
     }
 
     /// Tears the domain down in remove, in vmd.c's order: its devices and
-    /// root bus, then the vector handlers, their lists and the irq domain
-    /// (`HostBridge` and `MsiRemap` drop in that order), then the MSI mode.
+    /// root bus, then the irq domain, the vector handlers and their lists
+    /// (`HostBridge` and `MsiParent` drop in that order), then the MSI mode.
     /// The PCI core holds a runtime PM reference for remove only: devres,
     /// which drops `Vmd` later, runs without it.
     fn unbind<'bound>(_dev: &'bound pci::Device<Core<'_>>, this: Pin<&Vmd<'bound>>) {
@@ -711,8 +610,8 @@ impl PmDriver for VmdDriver {
     /// The VMD's vector handlers go while CPUs go offline (their vectors
     /// would all move to the boot CPU).
     fn suspend<'bound>(_dev: &'bound pci::Device<Core<'_>>, this: Pin<&Vmd<'bound>>) -> Result {
-        if let Some(remap) = this.bus.lock().0.as_ref().and_then(|b| b.remap()) {
-            remap.suspend();
+        if let Some(vectors) = &this.vectors {
+            vectors.free();
         }
         Ok(())
     }
@@ -720,11 +619,9 @@ impl PmDriver for VmdDriver {
     /// Firmware may have reset VMCONFIG: the mode is set again, then the
     /// handlers come back.
     fn resume<'bound>(_dev: &'bound pci::Device<Core<'_>>, this: Pin<&Vmd<'bound>>) -> Result {
-        let bus = this.bus.lock();
-        let remap = bus.0.as_ref().and_then(|b| b.remap());
-        set_msi_remapping(this.pdev, this.features, remap.is_some());
-        match remap {
-            Some(remap) => remap.resume(),
+        set_msi_remapping(this.pdev, this.features, this.vectors.is_some());
+        match &this.vectors {
+            Some(vectors) => vectors.request(),
             None => Ok(()),
         }
     }
@@ -739,48 +636,6 @@ kernel::module_driver! {
     license: "GPL v2",
 }}
 
-#[kunit_tests(vmd_rs_parts)]
-mod tests {
-    use super::*;
-
-    fn features_of(device: u32) -> Option<Features> {
-        PARTS.iter().find(|(d, _)| *d == device).map(|(_, f)| *f)
-    }
-
-    #[test]
-    fn fourteen_distinct_parts() {
-        assert_eq!(PARTS.len(), 14);
-        for (i, (a, _)) in PARTS.iter().enumerate() {
-            assert!(PARTS[i + 1..].iter().all(|(b, _)| a != b));
-        }
-    }
-
-    #[test]
-    fn only_28c0_and_28c1_can_bypass() {
-        for (device, features) in PARTS {
-            assert_eq!(
-                features.contains(Features::CAN_BYPASS_MSI_REMAP),
-                *device == 0x28c0 || *device == 0x28c1
-            );
-        }
-    }
-
-    #[test]
-    fn client_parts() {
-        let client = features_of(0x9a0b).unwrap();
-        assert!(client.contains(Features::OFFSET_FIRST_VECTOR));
-        assert!(client.contains(Features::BIOS_PM_QUIRK));
-        assert!(client.contains(Features::MEMBAR_SHADOW_VSCAP));
-        assert!(!client.contains(Features::INTERRUPT_QUIRK));
-        assert!(features_of(0x7d0b)
-            .unwrap()
-            .contains(Features::INTERRUPT_QUIRK));
-        assert!(features_of(0xad0b)
-            .unwrap()
-            .contains(Features::INTERRUPT_QUIRK));
-        assert_eq!(features_of(0x28c1).unwrap().bits(), 0x51);
-        assert_eq!(features_of(0x28c0).unwrap().bits(), 0x13);
-        assert_eq!(features_of(0x201d).unwrap().bits(), 0x04);
-        assert_eq!(client.bits(), 0x2e);
-    }
-}
+// The KUnit suite, with the project's other tests.
+#[path = "../../../../tools/testing/kunit/vmd_rs_parts.rs"]
+mod kunit;
