@@ -48,6 +48,18 @@ int kernel_ext_dev_to_node(struct device *dev)
 	return dev_to_node(dev);
 }
 
+bool kernel_ext_sysdata_alias(struct pci_sysdata *sd, struct device *parent)
+{
+	if (!dev_is_pci(parent))
+		return false;
+#if IS_ENABLED(CONFIG_VMD)
+	sd->vmd_dev = to_pci_dev(parent);
+	return true;
+#else
+	return false;
+#endif
+}
+
 struct irq_domain *kernel_ext_dev_get_msi_domain(const struct device *dev)
 {
 	return dev_get_msi_domain(dev);

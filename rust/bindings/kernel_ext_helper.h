@@ -29,6 +29,7 @@ void kernel_ext_raw_spin_unlock_irq_enable(raw_spinlock_t *lock);
 void kernel_ext_raw_spin_assert_is_held(raw_spinlock_t *lock);
 bool kernel_ext_irqs_disabled(void);
 int kernel_ext_dev_to_node(struct device *dev);
+bool kernel_ext_sysdata_alias(struct pci_sysdata *sd, struct device *parent);
 struct irq_domain *kernel_ext_dev_get_msi_domain(const struct device *dev);
 void kernel_ext_dev_set_msi_domain(struct device *dev, struct irq_domain *d);
 void kernel_ext_list_add_tail_rcu(struct list_head *new, struct list_head *head);

@@ -73,14 +73,14 @@ impl ChildIrq {
         self.0
     }
 
-    /// Runs the child interrupt's flow handler. Call it from a hard
-    /// interrupt handler: the flow handler takes the descriptor's lock
-    /// expecting interrupts off (the irq core warns otherwise).
+    /// Runs the child interrupt's flow handler, with interrupts off: from
+    /// any context, as `generic_handle_irq_safe()` allows.
     pub(crate) fn handle(&self) {
-        // SAFETY: Any number is accepted: one without a descriptor returns
-        // an error. The driver keeps a `ChildIrq` no longer than its
-        // interrupt (type documentation).
-        unsafe { bindings::generic_handle_irq(self.0) };
+        // SAFETY: Any number is accepted, from any context: the descriptor
+        // is looked up with interrupts off (an RCU read side, which its
+        // freeing waits for), and one that is gone returns an error. A
+        // number reused by then is a spurious call of that interrupt.
+        unsafe { bindings::generic_handle_irq_safe(self.0) };
     }
 }
 

@@ -431,10 +431,11 @@ pub(crate) struct HostBridgeConfig<'a> {
     pub(crate) bus_name: &'static CStr,
     /// The memory windows, at most [`MAX_WINDOWS`].
     pub(crate) windows: KVec<Window<'a>>,
-    /// The arch's sysdata for the buses; the domain number and NUMA node
-    /// are filled in (x86 also looks there for the device whose requester
-    /// ID the buses' DMA and MSIs carry).
-    pub(crate) sysdata: bindings::pci_sysdata,
+    /// The buses' DMA and MSIs carry the requester ID of the parent, which
+    /// must be a PCI device (x86 finds it in the arch's sysdata of the
+    /// buses: `pci_real_dma_dev()`). The bridge device holds a reference to
+    /// its parent for as long as the sysdata can be read.
+    pub(crate) dma_alias_parent: bool,
     /// Give the bridge the native-control grants (_OSC) of this device's
     /// host bridge, not all of them.
     pub(crate) grants_of: Option<&'a pci::Device<Bound>>,
@@ -716,6 +717,16 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         let dev = ptr::from_ref(this_ref.parent)
             .cast::<bindings::device>()
             .cast_mut();
+        let mut sysdata = bindings::pci_sysdata {
+            domain: domain.get(),
+            // SAFETY: `dev` is valid.
+            node: unsafe { ext::kernel_ext_dev_to_node(dev) },
+            ..Default::default()
+        };
+        // SAFETY: `sysdata` is valid for writes; `dev` is valid.
+        if config.dma_alias_parent && !unsafe { ext::kernel_ext_sysdata_alias(&mut sysdata, dev) } {
+            return Err(EINVAL);
+        }
         // SAFETY: `backstop` is pinned in `this_ref`, whose teardown
         // `run_backstop` is (idempotent); `PinnedDrop` disarms it before
         // `self` goes, and the error paths below do.
@@ -751,10 +762,6 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
                 ..Default::default()
             };
         }
-        let mut sysdata = config.sysdata;
-        sysdata.domain = domain.get();
-        // SAFETY: `dev` is valid.
-        sysdata.node = unsafe { ext::kernel_ext_dev_to_node(dev) };
         let private = Private {
             sysdata: Opaque::new(sysdata),
             ops: AtomicPtr::new(ptr::from_ref(&this_ref.ops).cast::<c_void>().cast_mut()),
@@ -1233,7 +1240,7 @@ mod tests {
             buses: (0, 0),
             bus_name: c"kunit bus",
             windows,
-            sysdata: Default::default(),
+            dma_alias_parent: false,
             grants_of: None,
             acpi_address: None,
             link_name: None,

@@ -102,8 +102,10 @@ impl<T: Send + Sync> SrcuList<T> {
                     SrcuListEntry<T>,
                     node
                 );
-                // Only the value is borrowed: the entry's drop may hold the
-                // rest mutably.
+                // Only the value is borrowed. The entry's drop holds a
+                // `Pin<&mut>` meanwhile, which is no unique borrow of a
+                // `!Unpin` type (`_pin`): the rule pinned kernel types
+                // shared with C rely on.
                 &(*entry).value
             };
             f(value);

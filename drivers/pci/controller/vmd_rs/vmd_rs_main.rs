@@ -45,7 +45,6 @@ use kernel_ext::{
     pci_driver::PmDriver,
     pci_ext::{
         find_capability,
-        raw_pci_dev,
         set_dma_mask_64_or_32,
         xen_domain,
         EnabledDevice, //
@@ -535,12 +534,9 @@ impl pci::Driver for VmdDriver {
                     buses: (layout.buses.start, layout.buses.end),
                     bus_name: c"VMD CFGBAR",
                     windows,
-                    // x86 finds the VMD here: the children's DMA and MSIs
-                    // carry its requester ID (`pci_real_dma_dev`, `is_vmd`).
-                    sysdata: bindings::pci_sysdata {
-                        vmd_dev: raw_pci_dev(pdev),
-                        ..Default::default()
-                    },
+                    // The children's DMA and MSIs carry the VMD's requester
+                    // ID (x86: `pci_real_dma_dev`, `is_vmd`).
+                    dma_alias_parent: true,
                     // _OSC grants of the real host bridge, not a hypervisor's.
                     grants_of: (!layout.in_guest()).then_some(bound),
                     acpi_address: Some(acpi_address),
@@ -590,10 +586,10 @@ impl pci::Driver for VmdDriver {
     }
 
     /// Tears the domain down in remove, in vmd.c's order: its devices and
-    /// root bus, then the irq domain, the vector handlers and their lists
-    /// (`HostBridge` and `MsiParent` drop in that order), then the MSI mode.
-    /// The PCI core holds a runtime PM reference for remove only: devres,
-    /// which drops `Vmd` later, runs without it.
+    /// root bus, then the irq domain (`HostBridge` and `MsiParent` drop in
+    /// that order), then the MSI mode. The PCI core holds a runtime PM
+    /// reference for remove only; the vectors, like vmd.c's devm IRQs, go
+    /// afterwards with the driver data.
     fn unbind<'bound>(_dev: &'bound pci::Device<Core<'_>>, this: Pin<&Vmd<'bound>>) {
         this.remove_domain();
     }
