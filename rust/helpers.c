@@ -100,6 +100,36 @@ void kernel_ext_msi_msg_set(struct msi_msg *msg, u32 address_lo, u32 address_hi,
 	};
 }
 
+const struct cpumask *kernel_ext_msi_desc_affinity(struct msi_desc *desc)
+{
+	return desc->affinity ? &desc->affinity->mask : NULL;
+}
+
+bool kernel_ext_irq_effective_affinity_intersects(unsigned int irq,
+						   const struct cpumask *mask)
+{
+	const struct cpumask *eff = irq_get_effective_affinity_mask(irq);
+
+	return eff && cpumask_intersects(eff, mask);
+}
+
+int kernel_ext_irq_set_affinity_nth_online(unsigned int irq, unsigned int n)
+{
+	unsigned int cpu = cpumask_nth(n % num_online_cpus(), cpu_online_mask);
+
+	if (cpu >= nr_cpu_ids)
+		return -EINVAL;
+	return irq_set_affinity_and_hint(irq, cpumask_of(cpu));
+}
+
+void kernel_ext_irq_data_copy_effective_affinity(struct irq_data *d, unsigned int from)
+{
+	const struct cpumask *eff = irq_get_effective_affinity_mask(from);
+
+	if (eff)
+		irq_data_update_effective_affinity(d, eff);
+}
+
 bool kernel_ext_xen_domain(void)
 {
 	return xen_domain();

@@ -25,6 +25,8 @@ use core::{
 
 use kernel::{
     bindings,
+    cpumask::Cpumask,
+    error::to_result,
     ffi::{
         c_int,
         c_uint,
@@ -38,14 +40,32 @@ use crate::kernel_ext::bindings as ext;
 
 /// What the domain knows about a child when it allocates one of its
 /// interrupts.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct MsiChild {
+#[derive(Clone, Copy)]
+pub(crate) struct MsiChild<'a> {
     /// The child's class code (`class << 8 | prog-if`, as `pci_dev.class`).
     pub(crate) class: u32,
     /// The child's bus number.
     pub(crate) bus: u8,
     /// The child's device and function number.
     pub(crate) devfn: u8,
+    /// The CPUs the interrupt is meant for, if its driver asked (managed
+    /// affinity, as NVMe's queues have).
+    pub(crate) affinity: Option<&'a Cpumask>,
+}
+
+/// Moves Linux IRQ `irq` (not a managed one) to the `n`-th online CPU,
+/// counting round, and makes that its affinity hint: a way to spread a
+/// device's vectors over the CPUs.
+pub(crate) fn set_affinity_nth_online_cpu(irq: u32, n: u32) -> Result {
+    // SAFETY: Any number is accepted (an IRQ without a descriptor fails).
+    to_result(unsafe { ext::kernel_ext_irq_set_affinity_nth_online(irq, n) })
+}
+
+/// Whether the effective affinity of Linux IRQ `irq` (the CPU its handler
+/// runs on) is in `mask`; `false` for an IRQ that has none.
+pub(crate) fn effective_affinity_meets(irq: u32, mask: &Cpumask) -> bool {
+    // SAFETY: Any number is accepted; `mask` is a valid cpumask.
+    unsafe { ext::kernel_ext_irq_effective_affinity_intersects(irq, mask.as_raw()) }
 }
 
 /// The contents of a `struct msi_msg`.
@@ -94,7 +114,13 @@ pub(crate) trait MsiParentOps: Send + Sync + 'static {
 
     /// Sets up an interrupt for `child`: the hardware IRQ number the domain
     /// shows for it, and the driver's data. May sleep.
-    fn alloc(&self, child: &MsiChild, irq: ChildIrq) -> Result<(u64, Self::Irq)>;
+    fn alloc(&self, child: &MsiChild<'_>, irq: ChildIrq) -> Result<(u64, Self::Irq)>;
+
+    /// The Linux IRQ whose effective affinity a child interrupt takes (the
+    /// parent's interrupt it rides), if any; read when it is allocated.
+    fn affinity_of(&self, _irq: &Self::Irq) -> Option<u32> {
+        None
+    }
 
     /// Frees an interrupt `alloc` set up (by dropping it, unless the driver
     /// has more to do). May sleep.
@@ -313,12 +339,17 @@ impl<T: MsiParentOps> MsiParent<T> {
         // SAFETY: The MSI core passes the alloc info of a PCI child's MSI
         // descriptor (the caller's guarantee).
         let pdev = unsafe { ext::kernel_ext_msi_desc_to_pci_dev((*info).desc) };
-        // SAFETY: `pdev` is the valid child device allocating interrupts.
+        // SAFETY: The descriptor is valid; its affinity, if any, lives as
+        // long as the descriptor, beyond this call.
+        let affinity = unsafe { ext::kernel_ext_msi_desc_affinity((*info).desc) };
+        // SAFETY: `pdev` is the valid child device allocating interrupts;
+        // `affinity` is null or a valid cpumask (see above).
         let child = unsafe {
             MsiChild {
                 class: (*pdev).class,
                 bus: (*(*pdev).bus).number,
                 devfn: (*pdev).devfn as u8,
+                affinity: (!affinity.is_null()).then(|| Cpumask::from_raw(affinity)),
             }
         };
         for i in 0..nr_irqs {
@@ -343,6 +374,7 @@ impl<T: MsiParentOps> MsiParent<T> {
                     return e.to_errno();
                 }
             };
+            let follows = this.ops.affinity_of(&irq);
             // SAFETY: `virq + i` is being allocated in our domain; the chip
             // lives as long as the domain, the chip data (type invariant)
             // as long as the interrupt.
@@ -358,6 +390,13 @@ impl<T: MsiParentOps> MsiParent<T> {
                     ptr::null(),
                 )
             };
+            if let Some(from) = follows {
+                // SAFETY: `virq + i` was just set up in our domain.
+                let data = unsafe { bindings::irq_domain_get_irq_data(domain, virq + i) };
+                // SAFETY: `data` is that interrupt's, valid; any `from` is
+                // accepted.
+                unsafe { ext::kernel_ext_irq_data_copy_effective_affinity(data, from) };
+            }
         }
         0
     }

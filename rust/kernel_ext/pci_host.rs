@@ -1201,7 +1201,7 @@ mod tests {
     impl MsiParentOps for NoRemap {
         type Irq = ();
 
-        fn alloc(&self, _child: &MsiChild, _irq: ChildIrq) -> Result<(u64, ())> {
+        fn alloc(&self, _child: &MsiChild<'_>, _irq: ChildIrq) -> Result<(u64, ())> {
             match *self {}
         }
 

@@ -177,6 +177,7 @@ def main():
         r.boot("mixed, vmd_rs", [
             P("kmemleak", "host_bridge_leak.sh", ["vmd_rs"]),
             P("leds", "leds.sh", ["vmd_rs"]),
+            P("affinity", "affinity.sh", ["vmd_rs"]),
             P("vmd_rs decodes like the C driver", "rs_decode.sh"),
             # The C driver's cases, run with vmd_rs: the same outcomes, plus
             # vmd_rs's debugfs.
@@ -186,6 +187,7 @@ def main():
         r.boot("mixed, C driver", [
             P("kmemleak", "host_bridge_leak.sh", ["vmd"]),
             P("leds", "leds.sh", ["vmd"]),
+            P("affinity", "affinity.sh", ["vmd"]),
             P("C driver on mixed", "vmd_cases.sh", ["vmd", "--hot-remove", str(HOT_REMOVE_ROUNDS)]),
         ], machine=machines.MIXED, timeout=1200)
         # Few VMD vectors: children share them, on the vectors the C

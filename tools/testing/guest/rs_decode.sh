@@ -31,7 +31,9 @@ domain_dump() {
 }
 
 ktap_header "$((nvmds * 5 + 2))"
-ktap_check "insmod vmd_rs" insmod "$KO"
+# irq_affinity=off: the C driver's vector choice, to compare with
+# (affinity.sh tests the other).
+ktap_check "insmod vmd_rs irq_affinity=off" insmod "$KO" irq_affinity=off
 total_nvme=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
 wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $total_nvme ]" 60
 declare -A rs rs_tree rs_vectors

@@ -116,14 +116,20 @@ mod tests {
     #[test]
     fn vector_choice() {
         // Server part: vector 0 shared by non-NVMe, NVMe spread from 1.
-        assert_eq!(pick_vector(&[5, 0, 0, 0], 0, false), 0);
-        assert_eq!(pick_vector(&[5, 2, 1, 3], 0, true), 2);
-        assert_eq!(pick_vector(&[5, 1, 1, 1], 0, true), 1);
+        assert_eq!(pick_vector(&[5, 0, 0, 0], 0, false, |_| true), 0);
+        assert_eq!(pick_vector(&[5, 2, 1, 3], 0, true, |_| true), 2);
+        assert_eq!(pick_vector(&[5, 1, 1, 1], 0, true, |_| true), 1);
         // Client part: vector 0 is the VMD's, 1 the shared one.
-        assert_eq!(pick_vector(&[0, 0, 0], 1, false), 1);
-        assert_eq!(pick_vector(&[0, 9, 4, 2], 1, true), 3);
+        assert_eq!(pick_vector(&[0, 0, 0], 1, false, |_| true), 1);
+        assert_eq!(pick_vector(&[0, 9, 4, 2], 1, true, |_| true), 3);
         // Only one usable vector: everybody shares it.
-        assert_eq!(pick_vector(&[0, 7], 1, true), 1);
-        assert_eq!(pick_vector(&[3], 0, true), 0);
+        assert_eq!(pick_vector(&[0, 7], 1, true, |_| true), 1);
+        assert_eq!(pick_vector(&[3], 0, true, |_| true), 0);
+        // Near the interrupt's CPUs first, least-loaded among those.
+        assert_eq!(pick_vector(&[0, 3, 1, 2], 0, true, |i| i == 1 || i == 3), 3);
+        // None near: the least-loaded of all.
+        assert_eq!(pick_vector(&[0, 3, 1, 2], 0, true, |_| false), 2);
+        // Not NVMe: the first usable vector, near or not.
+        assert_eq!(pick_vector(&[0, 3, 1, 2], 1, false, |i| i == 3), 1);
     }
 }

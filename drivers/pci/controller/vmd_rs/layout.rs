@@ -135,18 +135,29 @@ pub(crate) fn shadow_plausible(shadow: u64, len: u64) -> bool {
 ///
 /// Vectors before `first` are the VMD's own. NVMe controllers, whose
 /// queues want their own vectors, get the least-loaded one after the first
-/// usable vector; everything else shares the first usable vector.
-pub(crate) fn pick_vector(loads: &[u32], first: usize, nvme: bool) -> usize {
+/// usable vector, among those `near` the CPUs the interrupt is for if any
+/// is; everything else shares the first usable vector. With `near` always
+/// true, this is vmd.c's choice.
+pub(crate) fn pick_vector(
+    loads: &[u32],
+    first: usize,
+    nvme: bool,
+    near: impl Fn(usize) -> bool,
+) -> usize {
     if !nvme || loads.len() <= first + 1 {
         return first;
     }
-    let mut best = first + 1;
-    for (i, load) in loads.iter().enumerate().skip(first + 1) {
-        if *load < loads[best] {
-            best = i;
-        }
-    }
-    best
+    let least = |ok: &dyn Fn(usize) -> bool| {
+        let candidates = loads.iter().enumerate().skip(first + 1);
+        // The first of equally loaded ones, as vmd.c.
+        candidates
+            .filter(|(i, _)| ok(*i))
+            .min_by_key(|(_, l)| **l)
+            .map(|(i, _)| i)
+    };
+    least(&near)
+        .or_else(|| least(&|_| true))
+        .unwrap_or(first + 1)
 }
 
 /// How child MSIs reach the CPU.

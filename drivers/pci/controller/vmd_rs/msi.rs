@@ -27,6 +27,8 @@ use crate::{
     kernel_ext::{
         bindings as ext,
         msi_parent::{
+            effective_affinity_meets,
+            set_affinity_nth_online_cpu,
             ChildIrq,
             MsiChild,
             MsiMessage,
@@ -71,12 +73,8 @@ impl Vectors {
     /// debugfs "vectors": each vector's IRQ and the child IRQs on it.
     fn show(this: &Arc<Vectors>, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
         for (i, list) in this.lists.iter().enumerate() {
-            let load = this.loads.lock()[i];
-            write!(
-                f,
-                "vector {}: irq {}, {} child irqs:",
-                i, this.irqs[i], load
-            )?;
+            let (irq, load) = (this.irqs[i], this.loads.lock()[i]);
+            write!(f, "vector {i}: irq {irq}, {load} child irqs:")?;
             let mut r = Ok(());
             list.for_each(|c| {
                 if c.enabled.load(Ordering::Relaxed) {
@@ -131,6 +129,8 @@ pub(crate) struct Remap {
     /// Vectors before this one are the VMD's own (client parts keep 0).
     first_vector: usize,
     flush: bool,
+    /// Prefer vectors handled on a CPU the interrupt is for.
+    affinity: bool,
     _debugfs: Pin<KBox<debugfs::File<Arc<Vectors>>>>,
 }
 
@@ -141,6 +141,7 @@ impl Remap {
         ecam: &Arc<Ecam>,
         first_vector: usize,
         flush: bool,
+        affinity: bool,
         dir: &debugfs::Dir,
     ) -> Result<(Self, Handlers<'b>)> {
         let Some(count) = msix_vec_count(pdev) else {
@@ -149,21 +150,14 @@ impl Remap {
         };
         let min = first_vector as u32 + 1;
         if count < min {
-            dev_err!(
-                pdev,
-                "{} MSI-X vectors: none left for child devices\n",
-                count
-            );
+            dev_err!(pdev, "{count} MSI-X vectors: none left for child devices\n");
             return Err(ENODEV);
         }
         let msix = pci::IrqTypes::default().with(pci::IrqType::MsiX);
         let vectors = Allocated::new(pdev, min, count, msix).inspect_err(|e| {
             dev_err!(
                 pdev,
-                "cannot allocate {} to {} MSI-X vectors: {:?}\n",
-                min,
-                count,
-                e
+                "cannot allocate {min} to {count} MSI-X vectors: {e:?}\n"
             )
         })?;
         let (mut lists, mut irqs, mut demux, mut loads) =
@@ -171,19 +165,23 @@ impl Remap {
         for i in 0..vectors.len() {
             let list = SrcuList::new()?;
             irqs.push(vectors.irq(i)?, GFP_KERNEL)?;
-            let ecam = flush.then(|| ecam.clone());
-            demux.push(
-                Demux {
-                    list: list.clone(),
-                    ecam,
-                },
-                GFP_KERNEL,
-            )?;
+            let (list2, ecam) = (list.clone(), flush.then(|| ecam.clone()));
+            demux.push(Demux { list: list2, ecam }, GFP_KERNEL)?;
             lists.push(list, GFP_KERNEL)?;
             loads.push(0, GFP_KERNEL)?;
         }
         let handlers = IrqVectors::new(vectors, demux, irq::Flags::NO_THREAD, c"vmd_rs");
         let handlers = KBox::pin_init(handlers, GFP_KERNEL)?;
+        if affinity {
+            // Each CPU gets NVMe vectors of its own, where there are enough.
+            for (n, irq) in irqs.iter().skip(first_vector + 1).enumerate() {
+                if let Err(e) = set_affinity_nth_online_cpu(*irq, n as u32) {
+                    // Not fatal: the vectors stay where they are.
+                    dev_warn!(pdev, "cannot spread the vectors over the CPUs: {:?}\n", e);
+                    break;
+                }
+            }
+        }
         let vectors = Arc::pin_init(
             try_pin_init!(Vectors {
                 lists,
@@ -198,6 +196,7 @@ impl Remap {
             vectors,
             first_vector,
             flush,
+            affinity,
             _debugfs: KBox::pin_init(file, GFP_KERNEL)?,
         };
         Ok((remap, handlers))
@@ -226,11 +225,15 @@ impl Remap {
 impl MsiParentOps for Remap {
     type Irq = RemappedIrq;
 
-    fn alloc(&self, child: &MsiChild, irq: ChildIrq) -> Result<(u64, RemappedIrq)> {
+    fn alloc(&self, child: &MsiChild<'_>, irq: ChildIrq) -> Result<(u64, RemappedIrq)> {
         let nvme = child.class == bindings::PCI_CLASS_STORAGE_EXPRESS;
+        let near = |v: usize| match child.affinity {
+            Some(mask) if self.affinity => effective_affinity_meets(self.vectors.irqs[v], mask),
+            _ => true,
+        };
         let vector = {
             let mut loads = self.vectors.loads.lock();
-            let v = layout::pick_vector(&loads, self.first_vector, nvme).min(loads.len() - 1);
+            let v = layout::pick_vector(&loads, self.first_vector, nvme, near).min(loads.len() - 1);
             // Counted once here, uncounted once in `free`: cannot wrap.
             loads[v] += 1;
             v
@@ -251,6 +254,11 @@ impl MsiParentOps for Remap {
                 Err(e)
             }
         }
+    }
+
+    /// Its handler runs where its vector's does.
+    fn affinity_of(&self, irq: &RemappedIrq) -> Option<u32> {
+        Some(self.vectors.irqs[irq.vector])
     }
 
     fn free(&self, irq: RemappedIrq) {

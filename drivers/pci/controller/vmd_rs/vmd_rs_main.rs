@@ -76,6 +76,15 @@ module_word_param!(
     "auto: as the part and firmware allow (default); on: remap through the VMD's vectors; off: bypass (28C0/28C1 on bare metal only)"
 );
 
+/// `irq_affinity=`: whether a child interrupt meant for some CPUs rides a
+/// vector handled on one of them.
+static IRQ_AFFINITY: WordParam = WordParam::new(&[c"on", c"off"], 0);
+module_word_param!(
+    IRQ_AFFINITY,
+    "irq_affinity",
+    "on: an NVMe queue's interrupt rides a VMD vector handled on a CPU of its affinity where one is (default); off: the C driver's choice"
+);
+
 /// BAR numbers of the VMD's own resources.
 const CFGBAR: u32 = 0;
 const MEMBAR1: u32 = 2;
@@ -463,15 +472,8 @@ impl pci::Driver for VmdDriver {
             layout.membar2_window,
             layout.offsets[0],
             layout.offsets[1],
-            if layout.in_guest() {
-                "guest"
-            } else {
-                "bare metal"
-            },
-            match layout.mode {
-                MsiMode::Remap => "remap",
-                MsiMode::Bypass => "bypass",
-            }
+            ["bare metal", "guest"][usize::from(layout.in_guest())],
+            ["remap", "bypass"][layout.mode as usize]
         );
         set_dma_mask_64_or_32(pdev).inspect_err(|_| dev_err!(pdev, "no usable DMA mask\n"))?;
         let cfgbar = pdev.iomap_region(CFGBAR, c"vmd_rs")?.into_devres()?;
@@ -498,10 +500,7 @@ impl pci::Driver for VmdDriver {
             mode: layout.mode,
             guest: layout.in_guest(),
             buses: layout.buses,
-            windows: [
-                (layout.windows[0].0, layout.windows[0].1, layout.offsets[0]),
-                (layout.windows[1].0, layout.windows[1].1, layout.offsets[1]),
-            ],
+            windows: [0, 1].map(|i| (layout.windows[i].0, layout.windows[i].1, layout.offsets[i])),
         };
         let info = KBox::pin_init(
             dir.read_callback_file(c"info", Ok::<_, Error>(summary), &Summary::show),
@@ -511,7 +510,9 @@ impl pci::Driver for VmdDriver {
             MsiMode::Remap => {
                 let first_vector = features.contains(Features::OFFSET_FIRST_VECTOR);
                 let flush = features.contains(Features::INTERRUPT_QUIRK);
-                let (remap, vectors) = Remap::new(pdev, &ecam, first_vector.into(), flush, &dir)?;
+                let affinity = IRQ_AFFINITY.get() == 0;
+                let (remap, vectors) =
+                    Remap::new(pdev, &ecam, first_vector.into(), flush, affinity, &dir)?;
                 let config = remap.config(domain.get());
                 let remap =
                     KBox::pin_init(MsiParent::new(Ok::<_, Error>(remap), config), GFP_KERNEL)?;
