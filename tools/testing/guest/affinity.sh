@@ -8,7 +8,10 @@
 # the VMD's vectors over the CPUs, puts each queue's interrupt on a vector
 # handled on a CPU of its mask, and shows that CPU as the child's
 # effective affinity.  The C driver picks by load alone and shows none:
-# how many of its queues land near is recorded.
+# how many of its queues land near is recorded.  Then, with either driver,
+# CPU 1 goes offline and online again three times while fio verifies a
+# namespace behind the VMD (the vectors on CPU 1 move, its queues' managed
+# interrupts shut down and start up again).
 # Usage: affinity.sh <vmd|vmd_rs> <manifest>
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/vmd_lib.sh"
@@ -32,7 +35,7 @@ cpus_meet() {
 }
 
 nremap=$(awk '$7 == "remap" && $4 > 0' "$MANIFEST" | wc -l)
-ktap_header "$((1 + nremap * 2))"
+ktap_header "$((1 + nremap * 3))"
 ktap_check "$DRV loads" load_vmd_driver "$DRV"
 total_nvme=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
 wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $total_nvme ]" 60
@@ -74,5 +77,20 @@ while read -r name bdf id nvme bstart shadow mode rest; do
 			"affinity: $tag: the C driver shows no effective affinity for them ($DRV)" \
 			"$shown of $total show one"
 	fi
+	disk=$(vmd_disks "$bdf" | head -1)
+	fio_verify "$disk" 64M &
+	pid=$!
+	cycles=0
+	for i in 1 2 3; do
+		echo 0 >/sys/devices/system/cpu/cpu1/online && sleep 1 &&
+			echo 1 >/sys/devices/system/cpu/cpu1/online && sleep 1 &&
+			cycles=$((cycles + 1))
+	done
+	echo 1 >/sys/devices/system/cpu/cpu1/online
+	wait "$pid"
+	rc=$?
+	ktap_result "$([ "$rc" = 0 ] && [ "$cycles" = 3 ]; echo $?)" \
+		"affinity: $tag: fio verify on $disk while CPU 1 goes offline and online 3 times ($DRV)" \
+		"fio exit $rc, $cycles offline/online cycles"
 done <"$MANIFEST"
 ktap_done
