@@ -119,7 +119,7 @@ int kernel_ext_irq_set_affinity_nth_online(unsigned int irq, unsigned int n)
 
 	if (cpu >= nr_cpu_ids)
 		return -EINVAL;
-	return irq_set_affinity_and_hint(irq, cpumask_of(cpu));
+	return irq_set_affinity(irq, cpumask_of(cpu));
 }
 
 void kernel_ext_irq_data_copy_effective_affinity(struct irq_data *d, unsigned int from)

@@ -54,8 +54,8 @@ pub(crate) struct MsiChild<'a> {
 }
 
 /// Moves Linux IRQ `irq` (not a managed one) to the `n`-th online CPU,
-/// counting round, and makes that its affinity hint: a way to spread a
-/// device's vectors over the CPUs.
+/// counting round: a way to spread a device's vectors over the CPUs. No
+/// affinity hint (`free_irq()` warns about one left set).
 pub(crate) fn set_affinity_nth_online_cpu(irq: u32, n: u32) -> Result {
     // SAFETY: Any number is accepted (an IRQ without a descriptor fails).
     to_result(unsafe { ext::kernel_ext_irq_set_affinity_nth_online(irq, n) })
