@@ -34,18 +34,23 @@ cpus_meet() {
 	[ -n "$(comm -12 <(cpu_list "$1" | sort) <(cpu_list "$2" | sort))" ]
 }
 
-nremap=$(awk '$7 == "remap" && $4 > 0' "$MANIFEST" | wc -l)
-ktap_header "$((1 + nremap * 3))"
+# Name, address and device ID of each remapping VMD with NVMe.
+remapping() {
+	awk '$7 == "remap" && $4 > 0 { print $1, $2, $3 }' "$MANIFEST"
+}
+
+ktap_header "$((1 + $(remapping | wc -l) * 3))"
 ktap_check "$DRV loads" load_vmd_driver "$DRV"
 total_nvme=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
 wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $total_nvme ]" 60
 
-while read -r name bdf id nvme bstart shadow mode rest; do
-	[ "$mode" = remap ] && [ "$nvme" -gt 0 ] || continue
-	tag="$name ($id)"
-	dom=$(vmd_domain "$bdf")
-	total=0 near=0 shown=0 detail=""
-	for d in /sys/bus/pci/devices/"$dom":*; do
+# Sets TOTAL, NEAR (on a vector handled on one of its CPUs), SHOWN (its
+# effective affinity is its vector's CPU) and DETAIL for the NVMe I/O queue
+# interrupts behind the VMD whose domain is $1.
+queue_irqs() {
+	local d irq first mask vcpu eff
+	TOTAL=0 NEAR=0 SHOWN=0 DETAIL=""
+	for d in /sys/bus/pci/devices/"$1":*; do
 		[ "$(cat "$d/class")" = 0x010802 ] || continue
 		first=1
 		for irq in $(pci_irqs "${d##*/}"); do
@@ -56,27 +61,40 @@ while read -r name bdf id nvme bstart shadow mode rest; do
 			mask=$(cat "/proc/irq/$irq/smp_affinity_list")
 			vcpu=$(cat "/proc/irq/$((HWIRQ))/effective_affinity_list")
 			eff=$(cat "/proc/irq/$irq/effective_affinity_list")
-			total=$((total + 1))
-			cpus_meet "$mask" "$vcpu" && near=$((near + 1))
-			[ -n "$eff" ] && [ "$eff" = "$vcpu" ] && shown=$((shown + 1))
-			detail="$detail ${d##*/} IRQ $irq: CPUs $mask, on vector IRQ $((HWIRQ)) handled on CPU $vcpu, effective affinity '$eff';"
+			TOTAL=$((TOTAL + 1))
+			cpus_meet "$mask" "$vcpu" && NEAR=$((NEAR + 1))
+			[ -n "$eff" ] && [ "$eff" = "$vcpu" ] && SHOWN=$((SHOWN + 1))
+			DETAIL="$DETAIL ${d##*/} IRQ $irq: CPUs $mask, on vector IRQ $((HWIRQ)) handled on CPU $vcpu, effective affinity '$eff';"
 		done
 	done
+}
+
+while read -r name bdf id; do
+	tag="$name ($id)"
+	queue_irqs "$(vmd_domain "$bdf")"
 	if [ "$DRV" = vmd_rs ]; then
-		ktap_result "$([ "$total" -gt 0 ] && [ "$near" = "$total" ]; echo $?)" \
-			"affinity: $tag: every NVMe I/O queue interrupt rides a vector handled on one of its CPUs ($DRV)" \
-			"$near of $total" "$detail"
-		ktap_result "$([ "$total" -gt 0 ] && [ "$shown" = "$total" ]; echo $?)" \
-			"affinity: $tag: each one's effective affinity is its vector's CPU ($DRV)" \
-			"$shown of $total"
+		ktap_result "$([ "$TOTAL" -gt 0 ] && [ "$NEAR" = "$TOTAL" ]; echo $?)" \
+			"$tag: every NVMe I/O queue interrupt rides a vector handled on one of its CPUs ($DRV)" \
+			"$NEAR of $TOTAL" "$DETAIL"
+		ktap_result "$([ "$TOTAL" -gt 0 ] && [ "$SHOWN" = "$TOTAL" ]; echo $?)" \
+			"$tag: each one's effective affinity is its vector's CPU ($DRV)" \
+			"$SHOWN of $TOTAL"
 	else
-		ktap_result "$([ "$total" -gt 0 ]; echo $?)" \
-			"affinity: $tag: NVMe I/O queue interrupts ride the VMD's vectors, $near of $total on a vector handled on one of their CPUs ($DRV)" \
-			"$detail"
-		ktap_result "$([ "$total" -gt 0 ] && [ "$shown" = 0 ]; echo $?)" \
-			"affinity: $tag: the C driver shows no effective affinity for them ($DRV)" \
-			"$shown of $total show one"
+		ktap_diag "$tag, C driver: $NEAR of $TOTAL NVMe I/O queue interrupts on a vector handled on one of their CPUs:" "$DETAIL"
+		ktap_result "$([ "$TOTAL" -gt 0 ]; echo $?)" \
+			"$tag: NVMe I/O queue interrupts ride the VMD's vectors ($DRV)" \
+			"$TOTAL"
+		ktap_result "$([ "$TOTAL" -gt 0 ] && [ "$SHOWN" = 0 ]; echo $?)" \
+			"$tag: the C driver shows no effective affinity for them ($DRV)" \
+			"$SHOWN of $TOTAL show one"
 	fi
+done < <(remapping)
+
+# After every check above: a vector whose CPU went offline stays on the
+# CPU it moved to (not managed), so what lands near afterwards is only
+# recorded.
+while read -r name bdf id; do
+	tag="$name ($id)"
 	disk=$(vmd_disks "$bdf" | head -1)
 	fio_verify "$disk" 64M &
 	pid=$!
@@ -89,8 +107,9 @@ while read -r name bdf id nvme bstart shadow mode rest; do
 	echo 1 >/sys/devices/system/cpu/cpu1/online
 	wait "$pid"
 	rc=$?
+	queue_irqs "$(vmd_domain "$bdf")"
 	ktap_result "$([ "$rc" = 0 ] && [ "$cycles" = 3 ]; echo $?)" \
-		"affinity: $tag: fio verify on $disk while CPU 1 goes offline and online 3 times ($DRV)" \
-		"fio exit $rc, $cycles offline/online cycles"
-done <"$MANIFEST"
+		"$tag: fio verify on $disk while CPU 1 goes offline and online 3 times ($DRV)" \
+		"fio exit $rc, $cycles offline/online cycles; afterwards $NEAR of $TOTAL queue interrupts on a vector handled on one of their CPUs"
+done < <(remapping)
 ktap_done
