@@ -105,12 +105,16 @@ const struct cpumask *kernel_ext_msi_desc_affinity(struct msi_desc *desc)
 	return desc->affinity ? &desc->affinity->mask : NULL;
 }
 
-bool kernel_ext_irq_effective_affinity_intersects(unsigned int irq,
-						   const struct cpumask *mask)
+/*
+ * The affinity, not the effective affinity: on x86 without interrupt
+ * remapping an MSI moves when it next fires, so the effective affinity lags
+ * a new setting until then.
+ */
+bool kernel_ext_irq_affinity_intersects(unsigned int irq, const struct cpumask *mask)
 {
-	const struct cpumask *eff = irq_get_effective_affinity_mask(irq);
+	const struct cpumask *aff = irq_get_affinity_mask(irq);
 
-	return eff && cpumask_intersects(eff, mask);
+	return aff && cpumask_intersects(aff, mask);
 }
 
 int kernel_ext_irq_set_affinity_nth_online(unsigned int irq, unsigned int n)
@@ -122,12 +126,12 @@ int kernel_ext_irq_set_affinity_nth_online(unsigned int irq, unsigned int n)
 	return irq_set_affinity(irq, cpumask_of(cpu));
 }
 
-void kernel_ext_irq_data_copy_effective_affinity(struct irq_data *d, unsigned int from)
+void kernel_ext_irq_data_set_effective_affinity_from(struct irq_data *d, unsigned int from)
 {
-	const struct cpumask *eff = irq_get_effective_affinity_mask(from);
+	const struct cpumask *aff = irq_get_affinity_mask(from);
 
-	if (eff)
-		irq_data_update_effective_affinity(d, eff);
+	if (aff)
+		irq_data_update_effective_affinity(d, aff);
 }
 
 bool kernel_ext_xen_domain(void)

@@ -31,9 +31,8 @@ bool kernel_ext_irqs_disabled(void);
 int kernel_ext_dev_to_node(struct device *dev);
 bool kernel_ext_sysdata_alias(struct pci_sysdata *sd, struct device *parent);
 const struct cpumask *kernel_ext_msi_desc_affinity(struct msi_desc *desc);
-bool kernel_ext_irq_effective_affinity_intersects(unsigned int irq,
-						   const struct cpumask *mask);
-void kernel_ext_irq_data_copy_effective_affinity(struct irq_data *d, unsigned int from);
+bool kernel_ext_irq_affinity_intersects(unsigned int irq, const struct cpumask *mask);
+void kernel_ext_irq_data_set_effective_affinity_from(struct irq_data *d, unsigned int from);
 int kernel_ext_irq_set_affinity_nth_online(unsigned int irq, unsigned int n);
 struct irq_domain *kernel_ext_dev_get_msi_domain(const struct device *dev);
 void kernel_ext_dev_set_msi_domain(struct device *dev, struct irq_domain *d);

@@ -61,11 +61,12 @@ pub(crate) fn set_affinity_nth_online_cpu(irq: u32, n: u32) -> Result {
     to_result(unsafe { ext::kernel_ext_irq_set_affinity_nth_online(irq, n) })
 }
 
-/// Whether the effective affinity of Linux IRQ `irq` (the CPU its handler
-/// runs on) is in `mask`; `false` for an IRQ that has none.
-pub(crate) fn effective_affinity_meets(irq: u32, mask: &Cpumask) -> bool {
+/// Whether Linux IRQ `irq` is set to be handled on a CPU of `mask` (its
+/// affinity: an MSI's effective affinity lags a new setting until it next
+/// fires); `false` for an IRQ that has none.
+pub(crate) fn affinity_meets(irq: u32, mask: &Cpumask) -> bool {
     // SAFETY: Any number is accepted; `mask` is a valid cpumask.
-    unsafe { ext::kernel_ext_irq_effective_affinity_intersects(irq, mask.as_raw()) }
+    unsafe { ext::kernel_ext_irq_affinity_intersects(irq, mask.as_raw()) }
 }
 
 /// The contents of a `struct msi_msg`.
@@ -116,8 +117,9 @@ pub(crate) trait MsiParentOps: Send + Sync + 'static {
     /// shows for it, and the driver's data. May sleep.
     fn alloc(&self, child: &MsiChild<'_>, irq: ChildIrq) -> Result<(u64, Self::Irq)>;
 
-    /// The Linux IRQ whose effective affinity a child interrupt takes (the
-    /// parent's interrupt it rides), if any; read when it is allocated.
+    /// The Linux IRQ whose affinity becomes a child interrupt's effective
+    /// affinity (the parent's interrupt it rides), if any; read when it is
+    /// allocated.
     fn affinity_of(&self, _irq: &Self::Irq) -> Option<u32> {
         None
     }
@@ -395,7 +397,7 @@ impl<T: MsiParentOps> MsiParent<T> {
                 let data = unsafe { bindings::irq_domain_get_irq_data(domain, virq + i) };
                 // SAFETY: `data` is that interrupt's, valid; any `from` is
                 // accepted.
-                unsafe { ext::kernel_ext_irq_data_copy_effective_affinity(data, from) };
+                unsafe { ext::kernel_ext_irq_data_set_effective_affinity_from(data, from) };
             }
         }
         0

@@ -27,7 +27,7 @@ use crate::{
     kernel_ext::{
         bindings as ext,
         msi_parent::{
-            effective_affinity_meets,
+            affinity_meets,
             set_affinity_nth_online_cpu,
             ChildIrq,
             MsiChild,
@@ -228,7 +228,7 @@ impl MsiParentOps for Remap {
     fn alloc(&self, child: &MsiChild<'_>, irq: ChildIrq) -> Result<(u64, RemappedIrq)> {
         let nvme = child.class == bindings::PCI_CLASS_STORAGE_EXPRESS;
         let near = |v: usize| match child.affinity {
-            Some(mask) if self.affinity => effective_affinity_meets(self.vectors.irqs[v], mask),
+            Some(mask) if self.affinity => affinity_meets(self.vectors.irqs[v], mask),
             _ => true,
         };
         let vector = {
