@@ -105,33 +105,22 @@ const struct cpumask *kernel_ext_msi_desc_affinity(struct msi_desc *desc)
 	return desc->affinity ? &desc->affinity->mask : NULL;
 }
 
-/*
- * The affinity, not the effective affinity: on x86 without interrupt
- * remapping an MSI moves when it next fires, so the effective affinity lags
- * a new setting until then.
- */
-bool kernel_ext_irq_affinity_intersects(unsigned int irq, const struct cpumask *mask)
-{
-	const struct cpumask *aff = irq_get_affinity_mask(irq);
-
-	return aff && cpumask_intersects(aff, mask);
-}
-
+/* The CPU it went to, or an error. */
 int kernel_ext_irq_set_affinity_nth_online(unsigned int irq, unsigned int n)
 {
 	unsigned int cpu = cpumask_nth(n % num_online_cpus(), cpu_online_mask);
+	int ret;
 
 	if (cpu >= nr_cpu_ids)
 		return -EINVAL;
-	return irq_set_affinity(irq, cpumask_of(cpu));
+	ret = irq_set_affinity(irq, cpumask_of(cpu));
+	return ret ? ret : cpu;
 }
 
-void kernel_ext_irq_data_set_effective_affinity_from(struct irq_data *d, unsigned int from)
+void kernel_ext_irq_data_set_effective_cpu(struct irq_data *d, unsigned int cpu)
 {
-	const struct cpumask *aff = irq_get_affinity_mask(from);
-
-	if (aff)
-		irq_data_update_effective_affinity(d, aff);
+	if (cpu < nr_cpu_ids)
+		irq_data_update_effective_affinity(d, cpumask_of(cpu));
 }
 
 bool kernel_ext_xen_domain(void)

@@ -26,7 +26,6 @@ use core::{
 use kernel::{
     bindings,
     cpumask::Cpumask,
-    error::to_result,
     ffi::{
         c_int,
         c_uint,
@@ -54,19 +53,14 @@ pub(crate) struct MsiChild<'a> {
 }
 
 /// Moves Linux IRQ `irq` (not a managed one) to the `n`-th online CPU,
-/// counting round: a way to spread a device's vectors over the CPUs. No
-/// affinity hint (`free_irq()` warns about one left set).
-pub(crate) fn set_affinity_nth_online_cpu(irq: u32, n: u32) -> Result {
+/// counting round: a way to spread a device's vectors over the CPUs.
+/// Returns that CPU. (No affinity hint: `free_irq()` warns about one left
+/// set. On x86 without interrupt remapping an MSI moves when it next fires:
+/// until then its affinity and effective affinity show the old CPUs.)
+pub(crate) fn set_affinity_nth_online_cpu(irq: u32, n: u32) -> Result<u32> {
     // SAFETY: Any number is accepted (an IRQ without a descriptor fails).
-    to_result(unsafe { ext::kernel_ext_irq_set_affinity_nth_online(irq, n) })
-}
-
-/// Whether Linux IRQ `irq` is set to be handled on a CPU of `mask` (its
-/// affinity: an MSI's effective affinity lags a new setting until it next
-/// fires); `false` for an IRQ that has none.
-pub(crate) fn affinity_meets(irq: u32, mask: &Cpumask) -> bool {
-    // SAFETY: Any number is accepted; `mask` is a valid cpumask.
-    unsafe { ext::kernel_ext_irq_affinity_intersects(irq, mask.as_raw()) }
+    let cpu = unsafe { ext::kernel_ext_irq_set_affinity_nth_online(irq, n) };
+    u32::try_from(cpu).map_err(|_| Error::from_errno(cpu))
 }
 
 /// The contents of a `struct msi_msg`.
@@ -117,10 +111,9 @@ pub(crate) trait MsiParentOps: Send + Sync + 'static {
     /// shows for it, and the driver's data. May sleep.
     fn alloc(&self, child: &MsiChild<'_>, irq: ChildIrq) -> Result<(u64, Self::Irq)>;
 
-    /// The Linux IRQ whose affinity becomes a child interrupt's effective
-    /// affinity (the parent's interrupt it rides), if any; read when it is
-    /// allocated.
-    fn affinity_of(&self, _irq: &Self::Irq) -> Option<u32> {
+    /// The CPU a child interrupt's handler runs on (that of the parent's
+    /// interrupt it rides), if the driver knows: its effective affinity.
+    fn effective_cpu(&self, _irq: &Self::Irq) -> Option<u32> {
         None
     }
 
@@ -376,7 +369,7 @@ impl<T: MsiParentOps> MsiParent<T> {
                     return e.to_errno();
                 }
             };
-            let follows = this.ops.affinity_of(&irq);
+            let cpu = this.ops.effective_cpu(&irq);
             // SAFETY: `virq + i` is being allocated in our domain; the chip
             // lives as long as the domain, the chip data (type invariant)
             // as long as the interrupt.
@@ -392,12 +385,12 @@ impl<T: MsiParentOps> MsiParent<T> {
                     ptr::null(),
                 )
             };
-            if let Some(from) = follows {
+            if let Some(cpu) = cpu {
                 // SAFETY: `virq + i` was just set up in our domain.
                 let data = unsafe { bindings::irq_domain_get_irq_data(domain, virq + i) };
-                // SAFETY: `data` is that interrupt's, valid; any `from` is
+                // SAFETY: `data` is that interrupt's, valid; any `cpu` is
                 // accepted.
-                unsafe { ext::kernel_ext_irq_data_set_effective_affinity_from(data, from) };
+                unsafe { ext::kernel_ext_irq_data_set_effective_cpu(data, cpu) };
             }
         }
         0

@@ -10,6 +10,7 @@ use core::sync::atomic::{
 
 use kernel::{
     bindings,
+    cpu::CpuId,
     debugfs,
     device::Bound,
     irq,
@@ -27,7 +28,6 @@ use crate::{
     kernel_ext::{
         bindings as ext,
         msi_parent::{
-            affinity_meets,
             set_affinity_nth_online_cpu,
             ChildIrq,
             MsiChild,
@@ -64,6 +64,8 @@ struct Child {
 struct Vectors {
     lists: KVec<Arc<SrcuList<Child>>>,
     irqs: KVec<u32>,
+    /// The CPU each vector was sent to (`irq_affinity=on`).
+    cpus: KVec<Option<u32>>,
     /// Child interrupts per vector; held while one is picked.
     #[pin]
     loads: Mutex<KVec<u32>>,
@@ -129,8 +131,6 @@ pub(crate) struct Remap {
     /// Vectors before this one are the VMD's own (client parts keep 0).
     first_vector: usize,
     flush: bool,
-    /// Prefer vectors handled on a CPU the interrupt is for.
-    affinity: bool,
     _debugfs: Pin<KBox<debugfs::File<Arc<Vectors>>>>,
 }
 
@@ -172,20 +172,21 @@ impl Remap {
         }
         let handlers = IrqVectors::new(vectors, demux, irq::Flags::NO_THREAD, c"vmd_rs");
         let handlers = KBox::pin_init(handlers, GFP_KERNEL)?;
-        if affinity {
-            // Each CPU gets NVMe vectors of its own, where there are enough.
-            for (n, irq) in irqs.iter().skip(first_vector + 1).enumerate() {
-                if let Err(e) = set_affinity_nth_online_cpu(*irq, n as u32) {
-                    // Not fatal: the vectors stay where they are.
-                    dev_warn!(pdev, "cannot spread the vectors over the CPUs: {:?}\n", e);
-                    break;
-                }
-            }
+        // Each CPU gets NVMe vectors of its own where enough (best effort).
+        let mut cpus = KVec::from_elem(None, irqs.len(), GFP_KERNEL)?;
+        let spread = (first_vector + 1..irqs.len()).filter(|_| affinity);
+        for (n, v) in spread.enumerate() {
+            let Ok(cpu) = set_affinity_nth_online_cpu(irqs[v], n as u32) else {
+                dev_warn!(pdev, "cannot spread the vectors over the CPUs\n");
+                break;
+            };
+            cpus[v] = Some(cpu);
         }
         let vectors = Arc::pin_init(
             try_pin_init!(Vectors {
                 lists,
                 irqs,
+                cpus,
                 loads <- new_mutex!(loads),
             }),
             GFP_KERNEL,
@@ -196,7 +197,6 @@ impl Remap {
             vectors,
             first_vector,
             flush,
-            affinity,
             _debugfs: KBox::pin_init(file, GFP_KERNEL)?,
         };
         Ok((remap, handlers))
@@ -227,8 +227,8 @@ impl MsiParentOps for Remap {
 
     fn alloc(&self, child: &MsiChild<'_>, irq: ChildIrq) -> Result<(u64, RemappedIrq)> {
         let nvme = child.class == bindings::PCI_CLASS_STORAGE_EXPRESS;
-        let near = |v: usize| match child.affinity {
-            Some(mask) if self.affinity => affinity_meets(self.vectors.irqs[v], mask),
+        let near = |v: usize| match (child.affinity, self.vectors.cpus[v]) {
+            (Some(mask), Some(cpu)) => CpuId::from_u32(cpu).is_some_and(|c| mask.test(c)),
             _ => true,
         };
         let vector = {
@@ -257,8 +257,8 @@ impl MsiParentOps for Remap {
     }
 
     /// Its handler runs where its vector's does.
-    fn affinity_of(&self, irq: &RemappedIrq) -> Option<u32> {
-        Some(self.vectors.irqs[irq.vector])
+    fn effective_cpu(&self, irq: &RemappedIrq) -> Option<u32> {
+        self.vectors.cpus[irq.vector]
     }
 
     fn free(&self, irq: RemappedIrq) {
