@@ -91,10 +91,9 @@ impl ChildIrq {
     /// Runs the child interrupt's flow handler, with interrupts off: from
     /// any context, as `generic_handle_irq_safe()` allows.
     pub(crate) fn handle(&self) {
-        // SAFETY: Any number is accepted, from any context: the descriptor
-        // is looked up with interrupts off (an RCU read side, which its
-        // freeing waits for), and one that is gone returns an error. A
-        // number reused by then is a spurious call of that interrupt.
+        // A number reused by then is a spurious call of that interrupt.
+        // SAFETY: Any number, any context: the descriptor is looked up with
+        // interrupts off (an RCU read side its freeing waits for).
         unsafe { bindings::generic_handle_irq_safe(self.0) };
     }
 }
