@@ -80,6 +80,11 @@ void kernel_ext_list_del_rcu(struct list_head *entry)
 	list_del_rcu(entry);
 }
 
+void kernel_ext_init_irq_work(struct irq_work *work, void (*func)(struct irq_work *))
+{
+	init_irq_work(work, func);
+}
+
 struct pci_dev *kernel_ext_msi_desc_to_pci_dev(struct msi_desc *desc)
 {
 	return msi_desc_to_pci_dev(desc);

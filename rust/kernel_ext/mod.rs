@@ -8,6 +8,7 @@
 
 pub(crate) mod bindings;
 pub(crate) mod devres_ext;
+pub(crate) mod irq_work;
 pub(crate) mod msi_parent;
 pub(crate) mod param;
 pub(crate) mod pci_driver;

@@ -88,6 +88,16 @@ impl ChildIrq {
         self.0
     }
 
+    /// Waits until the child interrupt's hard handler runs on no CPU,
+    /// taking and releasing its descriptor's lock: whatever the irq core did
+    /// under that lock before (an MSI message written, say) is done. Any
+    /// context but the interrupt's own handler.
+    pub(crate) fn synchronize(&self) {
+        // SAFETY: Any number is accepted (one without a descriptor returns
+        // at once).
+        unsafe { bindings::synchronize_hardirq(self.0) };
+    }
+
     /// Runs the child interrupt's flow handler, with interrupts off: from
     /// any context, as `generic_handle_irq_safe()` allows.
     pub(crate) fn handle(&self) {
@@ -114,6 +124,16 @@ pub(crate) trait MsiParentOps: Send + Sync + 'static {
     /// interrupt it rides), if the driver knows: its effective affinity.
     fn effective_cpu(&self, _irq: &Self::Irq) -> Option<u32> {
         None
+    }
+
+    /// Sends `irq` to CPUs of `mask` if it can (the irq core's
+    /// `irq_set_affinity`, managed affinity and CPU hotplug call it, in
+    /// atomic context): the CPU its handler runs on from now on, whose
+    /// message [`MsiParentOps::compose_msg`] then gives. The domain's
+    /// children have affinity only if `MSI_FLAG_NO_AFFINITY` is not
+    /// required.
+    fn set_affinity(&self, _irq: &Self::Irq, _mask: &Cpumask) -> Result<Option<u32>> {
+        Err(EINVAL)
     }
 
     /// Frees an interrupt `alloc` set up (by dropping it, unless the driver
@@ -219,6 +239,7 @@ impl<T: MsiParentOps> MsiParent<T> {
             chip: Opaque::new(bindings::irq_chip {
                 name: config.name.as_char_ptr(),
                 irq_compose_msi_msg: Some(Self::compose_msi_msg),
+                irq_set_affinity: Some(Self::set_affinity),
                 ..Default::default()
             }),
             domain_ops: Opaque::new(bindings::irq_domain_ops {
@@ -449,6 +470,37 @@ impl<T: MsiParentOps> MsiParent<T> {
         let m = this.ops.compose_msg(irq);
         // SAFETY: `msg` is valid for writes (the caller's guarantee).
         unsafe { ext::kernel_ext_msi_msg_set(msg, m.address_lo, m.address_hi, m.data) };
+    }
+
+    /// `irq_chip.irq_set_affinity` of our level; the MSI core writes the
+    /// new message after it.
+    ///
+    /// # Safety
+    ///
+    /// `data` is an interrupt of our domain, `mask` a valid cpumask.
+    unsafe extern "C" fn set_affinity(
+        data: *mut bindings::irq_data,
+        mask: *const bindings::cpumask,
+        _force: bool,
+    ) -> c_int {
+        // SAFETY: As in `compose_msi_msg`; `mask` is valid for the call.
+        let (this, irq, mask) = unsafe {
+            (
+                Self::of((*data).domain),
+                &*(*data).chip_data.cast::<T::Irq>(),
+                Cpumask::from_raw(mask),
+            )
+        };
+        match this.ops.set_affinity(irq, mask) {
+            Ok(cpu) => {
+                if let Some(cpu) = cpu {
+                    // SAFETY: `data` is valid; any `cpu` is accepted.
+                    unsafe { ext::kernel_ext_irq_data_set_effective_cpu(data, cpu) };
+                }
+                bindings::IRQ_SET_MASK_OK as c_int
+            }
+            Err(e) => e.to_errno(),
+        }
     }
 
     /// `msi_parent_ops.init_dev_msi_info`: the per-device MSI chip tells the

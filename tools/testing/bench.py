@@ -2,12 +2,20 @@
 # SPDX-License-Identifier: GPL-2.0
 """`make bench`: vmd_rs against the C driver and against no VMD at all.
 
-Three configurations on the same QEMU, guest shape (2 vCPUs, 1 GiB) and
+Three configurations on the same QEMU, guest shape (4 vCPUs, 1 GiB) and
 NVMe drives (four per place, QEMU's null-co backend): direct (the drives on
 root ports of the q35 root complex), C (vmd.ko) and rust (vmd_rs.ko), the
 VMD ones with a 201D (remap) and a 28C0 (bypass; vmd_rs also msi_remap=on)
-in one boot.  Rounds are interleaved (direct, C, rust, direct, ...); the
-table shows medians, the spread (min-max) and the ratios.
+in one boot.  fio runs a job per CPU, pinned, a fixed number of I/Os.
+Rounds are interleaved (direct, C, rust, direct, ...); the table shows
+medians, the spread (min-max) and the ratios.
+
+Besides IOPS and latency, per I/O: the share of NVMe completions whose
+hard interrupt ran on a CPU that submits to its queue ("local"), the
+function-call IPIs, and the guest instructions every CPU executed (a TCG
+plugin, qemu/insn_marks.c, counts them between two marks the guest sets
+around each run): unlike time under TCG, that count does not depend on
+how busy the host is.
 
 Writes bench-results/<date>/results.{json,csv} and chart.png, prints the
 table.  The kernel is the bench flavour (no lockdep, kmemleak, ...)."""
@@ -32,6 +40,7 @@ import vmtest  # noqa: E402
 ROOT = vmtest.ROOT
 CACHE = vmtest.CACHE
 WORKLOADS = ["1-qd1", "1-qd32", "4-qd1", "4-qd32"]
+CPUS = 4
 
 
 def build_module():
@@ -59,6 +68,58 @@ def build_module():
     return os.path.join(src, "vmd_rs.ko"), kdir
 
 
+def build_mark():
+    """The guest's mark program (qemu/insn_mark.c), for bench.sh."""
+    out = os.path.join(CACHE, "bench-build", "insn_mark")
+    subprocess.run(["cc", "-O2", "-static", "-nostdlib", "-fno-pie", "-no-pie", "-Wall",
+                    "-Werror", "-o", out, os.path.join(HERE, "qemu", "insn_mark.c")],
+                   check=True)
+    return out
+
+
+def read_interrupts(lines):
+    """{name: [count per CPU]} of /proc/interrupts lines."""
+    out = {}
+    for line in lines[1:]:
+        f = line.split()
+        if not f:
+            continue
+        counts = []
+        for x in f[1:CPUS + 1]:
+            if not x.isdigit():
+                break
+            counts.append(int(x))
+        out[f[0].rstrip(":")] = counts
+    return out
+
+
+def irq_metrics(path, marks, ios):
+    """Local share, IPIs per I/O and instructions per I/O of one fio run
+    (bench.sh's irq-<name> file; `marks`: the plugin's counts)."""
+    with open(path) as fh:
+        text = fh.read()
+    before, rest = text.split("-- after\n")
+    after, rest = rest.split("-- queues\n")
+    queues, mark_line = rest.split("-- marks ")
+    b, a = read_interrupts(before.splitlines()), read_interrupts(after.splitlines())
+    delta = {k: [y - x for x, y in zip(b.get(k, []), v)] for k, v in a.items()}
+    local = total = 0
+    for line in queues.splitlines():
+        irq, cpus = line.split()
+        cpus = {c for r in cpus.split(",")
+                for c in range(int(r.split("-")[0]), int(r.split("-")[-1]) + 1)}
+        d = delta.get(irq, [])
+        local += sum(n for c, n in enumerate(d) if c in cpus)
+        total += sum(d)
+    m0, m1 = (int(x) for x in mark_line.split())
+    insns = marks[m1] - marks[m0] if m1 in marks and m0 in marks else None
+    return {
+        "local": local / total if total else None,
+        "ipi_per_io": sum(delta.get("CAL", [])) / ios if ios else None,
+        "kinsn_per_io": insns / ios / 1000 if insns and ios else None,
+    }
+
+
 def text_size(ko):
     out = subprocess.run(["size", "-A", ko], capture_output=True, text=True,
                          check=True).stdout
@@ -66,15 +127,23 @@ def text_size(ko):
                if line.startswith(".text"))
 
 
-def boot(config, ko, runtime):
+def boot(config, ko, runtime, mark):
     """One boot of a configuration; returns {mode: measurements}."""
     drv = {"direct": "none", "C": "vmd", "rust": "vmd_rs"}[config]
     machine = machines.BENCH_DIRECT if config == "direct" else machines.BENCH_VMD
-    res = vmtest.run(os.path.join(HERE, "guest", "bench.sh"), args=[drv, str(runtime)],
+    marks_file = os.path.join(CACHE, "bench-build", f"marks-{config}")
+    plugin = os.path.join(CACHE, "qemu", "current", "libinsn_marks.so")
+    res = vmtest.run(os.path.join(HERE, "guest", "bench.sh"),
+                     args=[drv, str(runtime), mark], qemu_opts=f"-plugin {plugin},file={marks_file}",
                      name=f"bench {config}", flavour="bench", machine=machine,
-                     timeout=900, keep=True, ko=ko,
+                     timeout=1200, keep=True, ko=ko, cpus=CPUS,
                      log=os.path.join(CACHE, "logs", f"bench-{config}.log"))
     ok = res.tests and all(t[1] for t in res.tests) and not res.timed_out
+    marks = {}
+    with open(marks_file) as fh:
+        for line in fh:
+            _, n, count = line.split()
+            marks[int(n)] = int(count)
     out = {}
     for f in sorted(os.listdir(res.outdir)):
         path = os.path.join(res.outdir, f)
@@ -99,6 +168,8 @@ def boot(config, ko, runtime):
                 "iops": read["iops"],
                 "p50_us": pct.get("50.000000", 0) / 1000,
                 "p99_us": pct.get("99.000000", 0) / 1000,
+                **irq_metrics(os.path.join(res.outdir, f"irq-{f[4:-5]}"), marks,
+                              read["total_ios"]),
             }
     shutil.rmtree(res.outdir, ignore_errors=True)
     if not ok:
@@ -127,7 +198,7 @@ def spread(xs):
 def metrics(wl):
     """The metrics a workload reports."""
     return {"probe": ["probe_ms"], "cfg": ["cfg_reads_per_s"]}.get(
-        wl, ["iops", "p50_us", "p99_us"])
+        wl, ["iops", "p50_us", "p99_us", "local", "ipi_per_io", "kinsn_per_io"])
 
 
 def value(one_round, cfg, mode, wl, k):
@@ -156,7 +227,10 @@ def summarize(rounds):
 
 
 NAMES = {"iops": "IOPS", "p50_us": "p50 us", "p99_us": "p99 us", "probe_ms": "probe ms",
-         "cfg_reads_per_s": "cfg/s"}
+         "cfg_reads_per_s": "cfg/s", "local": "local", "ipi_per_io": "IPI/IO",
+         "kinsn_per_io": "kinsn/IO"}
+# Digits after the point, where not 0.
+DIGITS = {"local": 3, "ipi_per_io": 3, "kinsn_per_io": 2}
 
 
 def ratio(a, b):
@@ -183,7 +257,8 @@ def print_table(table, stream=sys.stdout):
                     continue
                 meds[cfg] = v["median"]
                 lo, hi = v["spread"]
-                cells.append(f"{fmt(v['median'])} [{fmt(lo)}-{fmt(hi)}]".rjust(22))
+                nd = DIGITS.get(k, 0)
+                cells.append(f"{fmt(v['median'], nd)} [{fmt(lo, nd)}-{fmt(hi, nd)}]".rjust(22))
             print(f"{e['row']:<26} {e['workload']:<7} {NAMES[k]:<9} {' '.join(cells)} "
                   f"{fmt(ratio(meds.get('rust'), meds.get('C')), 3):>7} "
                   f"{fmt(ratio(meds.get('rust'), meds.get('direct')), 3):>8} "
@@ -295,6 +370,7 @@ def main():
 
     start = time.monotonic()
     ko, kdir = build_module()
+    mark = build_mark()
     sizes = {"vmd.ko": text_size(os.path.join(kdir, "drivers/pci/controller/vmd.ko")),
              "vmd_rs.ko": text_size(ko)}
     rounds = []
@@ -302,7 +378,7 @@ def main():
         this = {}
         for cfg in ("direct", "C", "rust"):
             print(f"# round {r + 1}/{a.rounds}: {cfg}", flush=True)
-            this[cfg] = boot(cfg, ko, a.runtime)
+            this[cfg] = boot(cfg, ko, a.runtime, mark)
         rounds.append(this)
     table = summarize(rounds)
 

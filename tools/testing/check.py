@@ -190,6 +190,12 @@ def main():
             P("affinity", "affinity.sh", ["vmd"]),
             P("C driver on mixed", "vmd_cases.sh", ["vmd", "--hot-remove", str(HOT_REMOVE_ROUNDS)]),
         ], machine=machines.MIXED, timeout=1200)
+        # Four CPUs, a remapping VMD: its NVMe queue interrupts near their
+        # CPUs with more CPUs than two.
+        r.boot("affinity, 4 CPUs", [
+            P("affinity, 4 CPUs", "affinity.sh", ["vmd_rs"]),
+            P("affinity, 4 CPUs", "affinity.sh", ["vmd"]),
+        ], machine=machines.PAIR, cpus=4, timeout=900)
         # Few VMD vectors: children share them, on the vectors the C
         # driver would pick.
         r.boot("scarce", [

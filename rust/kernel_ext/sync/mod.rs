@@ -7,6 +7,6 @@ pub(crate) mod srcu_list;
 
 pub(crate) use raw_spinlock::RawSpinLockIrq;
 pub(crate) use srcu_list::{
-    SrcuList,
-    SrcuListEntry, //
+    SrcuListEntry,
+    SrcuLists, //
 };

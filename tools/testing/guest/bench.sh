@@ -3,14 +3,19 @@
 #
 # `make bench`, guest side: one configuration's measurements, as JSON files
 # in $OUT for the host to read.  Usage:
-#   bench.sh <none|vmd|vmd_rs> <manifest> <fio runtime, s>
+#   bench.sh <none|vmd|vmd_rs> <manifest> <fio seconds> <mark program>
 # none: NVMe on the root complex.  vmd, vmd_rs: every VMD of the manifest,
 # in the mode the driver picks; vmd_rs then once more with msi_remap=on.
+# The mark program executes the instruction on which the host's TCG plugin
+# (qemu/insn_marks.c) writes down how many instructions the guest has
+# executed: each fio run is bracketed by two marks.
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/vmd_lib.sh"
 DRV=$1
 MANIFEST=$2
 RUNTIME=${3:-5}
+MARK=$4
+MARKS=0
 total=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
 
 nvme_count() {
@@ -37,17 +42,45 @@ load() {
 	echo $(($(now_ns) - t0))
 }
 
-# fio 4k random read on the disks given, one job each, queue depth $1.
+# IOPS each workload gives about (2 vCPUs, direct): a fixed number of I/Os
+# lasts about $RUNTIME s.
+declare -A RATE=([1-qd1]=5000 [1-qd32]=45000 [4-qd1]=10000 [4-qd32]=50000)
+
+# fio 4k random read, workload $1 (<disks>-qd<N>), on the disks given: one
+# job per CPU, pinned, job i on disk i (one disk: all on it), a fixed number
+# of I/Os in all.  $2 names the output: fio-$2.json and, for the host to
+# count interrupts per CPU, irq-$2: /proc/interrupts before and after, then
+# the NVMe I/O queue interrupts of the disks' controllers (MSI-X entries
+# after the admin queue's) with the CPUs that submit to each, then the
+# numbers of the marks around the run.
 run_fio() {
-	local qd=$1 out=$2
+	local wl=$1 name=$2
 	shift 2
-	local args=() d
-	for d in "$@"; do
-		args+=(--name="$d" --filename="/dev/$d")
+	local disks=("$@") args=() cpu ncpu d
+	ncpu=$(nproc)
+	for cpu in $(seq 0 $((ncpu - 1))); do
+		args+=(--name="j$cpu" --filename="/dev/${disks[$((cpu % ${#disks[@]}))]}"
+			--cpus_allowed="$cpu")
 	done
-	fio --ioengine=libaio --direct=1 --rw=randread --bs=4k --iodepth="$qd" \
-		--time_based --runtime="$RUNTIME" --ramp_time=1 --size=512M \
-		--group_reporting --output-format=json "${args[@]}" >"$out"
+	cat /proc/interrupts >"$OUT/irq-$name"
+	"$MARK"
+	fio --ioengine=libaio --direct=1 --rw=randread --bs=4k --iodepth="${wl#*-qd}" \
+		--number_ios=$((RATE[$wl] * RUNTIME / ncpu)) --size=512M \
+		--group_reporting --output-format=json "${args[@]}" >"$OUT/fio-$name.json"
+	"$MARK"
+	{
+		echo "-- after"
+		cat /proc/interrupts
+		echo "-- queues"
+		for d in "${disks[@]}"; do
+			pci_irqs "$(basename "$(readlink -f "/sys/block/$d/device/device")")" |
+				tail -n +2
+		done | sort -un | while read -r irq; do
+			echo "$irq $(cat "/proc/irq/$irq/smp_affinity_list")"
+		done
+		echo "-- marks $MARKS $((MARKS + 1))"
+	} >>"$OUT/irq-$name"
+	MARKS=$((MARKS + 2))
 }
 
 # Reads every config space below the host bridge(s) of the disks $2...
@@ -73,10 +106,10 @@ measure() {
 	local mode=$1 probe=$2
 	shift 2
 	local first=$1
-	run_fio 1 "$OUT/fio-$mode-1-qd1.json" "$first"
-	run_fio 32 "$OUT/fio-$mode-1-qd32.json" "$first"
-	run_fio 1 "$OUT/fio-$mode-4-qd1.json" "$@"
-	run_fio 32 "$OUT/fio-$mode-4-qd32.json" "$@"
+	run_fio 1-qd1 "$mode-1-qd1" "$first"
+	run_fio 1-qd32 "$mode-1-qd32" "$first"
+	run_fio 4-qd1 "$mode-4-qd1" "$@"
+	run_fio 4-qd32 "$mode-4-qd32" "$@"
 	echo "{\"mode\": \"$mode\", \"probe_ns\": ${probe:-null}," \
 		"\"cfg_reads_per_s\": $(cfg_reads 200 "$@")}" >"$OUT/misc-$mode.json"
 }

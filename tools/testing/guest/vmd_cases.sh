@@ -201,7 +201,7 @@ while read -r name bdf id nvme bstart shadow mode client hotplug; do
 		extra=""
 		if [ "$ok" = 0 ] && [ "$mode" = remap ]; then
 			vec_irq=$(echo "$vectors" | awk -v c="$first_child" '/child irqs:/ {
-				for (i = 8; i <= NF; i++) if ($i == c) { sub(",", "", $4); print $4 } }')
+				for (i = NF; $i != "irqs:"; i--) if ($i == c) { sub(",", "", $4); print $4 } }')
 			ok=$([ -n "$vec_irq" ] && [ "$(irq_sum $vec_irq)" -gt 0 ]; echo $?)
 			# H6: the irq domain is named after the PCI domain (the irq
 			# core appends the bus token); vmd.c's are all VMD-MSI--1-9.

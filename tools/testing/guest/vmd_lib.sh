@@ -144,6 +144,28 @@ irq_chip() {
 		print $i }' /proc/interrupts
 }
 
+# Per-CPU interrupt counts of IRQ $1, space-separated.
+irq_per_cpu() {
+	awk -v n="$1:" '$1 == n {
+		for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) printf "%s ", $i }' /proc/interrupts
+}
+
+# Sends $2 Identify Controller admin commands to NVMe controller /dev/$1
+# (nvme-cli is not installed: the ioctl of linux/nvme_ioctl.h).
+nvme_identify() {
+	python3 - "/dev/$1" "$2" <<'PY'
+import ctypes, fcntl, os, struct, sys
+NVME_IOCTL_ADMIN_CMD = 0xC0484E41  # _IOWR('N', 0x41, 72-byte nvme_admin_cmd)
+buf = ctypes.create_string_buffer(4096)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for _ in range(int(sys.argv[2])):
+    # Identify (opcode 6), 4 KiB of data, CNS 1: the controller.
+    cmd = bytearray(struct.pack("=BBHIIIQQII6III", 6, 0, 0, 0, 0, 0, 0,
+                                ctypes.addressof(buf), 0, 4096, 1, 0, 0, 0, 0, 0, 0, 0))
+    fcntl.ioctl(fd, NVME_IOCTL_ADMIN_CMD, cmd)
+PY
+}
+
 # fio write + crc32c verify on /dev/$1, $2 bytes.
 fio_verify() {
 	fio --name=verify --filename="/dev/$1" --rw=write --bs=64k --size="$2" \

@@ -11,22 +11,23 @@ use core::sync::atomic::{
 use kernel::{
     bindings,
     cpu::CpuId,
+    cpumask::Cpumask,
     debugfs,
     device::Bound,
     irq,
-    new_mutex,
     pci,
     prelude::*,
-    sync::{
-        Arc,
-        Mutex, //
-    }, //
+    sync::Arc, //
 };
 
 use crate::{
     ecam::Ecam,
     kernel_ext::{
         bindings as ext,
+        irq_work::{
+            IrqWork,
+            IrqWorkFn, //
+        },
         msi_parent::{
             set_affinity_nth_online_cpu,
             ChildIrq,
@@ -42,11 +43,13 @@ use crate::{
             IrqVectors, //
         },
         sync::{
-            SrcuList,
-            SrcuListEntry, //
+            RawSpinLockIrq,
+            SrcuListEntry,
+            SrcuLists, //
         },
     },
     layout,
+    new_raw_spinlock_irq, //
 };
 
 /// A child interrupt on its vector's list.
@@ -54,31 +57,73 @@ struct Child {
     irq: ChildIrq,
     /// Started up and not disabled: the vector's handler runs it.
     enabled: AtomicBool,
-    /// Bus and devfn to read before its handler (MTL016), if the part
-    /// needs it.
-    flush: Option<(u8, u8)>,
+    /// Handler runs asked for, and whether a CPU is making them.
+    pending: AtomicBool,
+    running: AtomicBool,
+    /// Its bus and devfn: a read there flushes its posted writes.
+    at: (u8, u8),
+    /// Flushed before its handler (MTL016).
+    flush: bool,
+    nvme: bool,
+}
+
+impl Child {
+    /// Runs its handler if it is enabled. While it moves, two vectors' handlers
+    /// may run it at once, and its flow handler (`handle_untracked_irq`) drops a
+    /// call made while another CPU is in it: one CPU makes the calls, as many
+    /// as were asked for.
+    fn run(&self) {
+        if !self.enabled.load(Ordering::Acquire) {
+            return;
+        }
+        self.pending.store(true, Ordering::SeqCst);
+        while !self.running.swap(true, Ordering::SeqCst) {
+            while self.pending.swap(false, Ordering::SeqCst) {
+                self.irq.handle();
+            }
+            self.running.store(false, Ordering::SeqCst);
+            if !self.pending.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+    }
+
+    /// A read that completes at the child: its posted writes before it are
+    /// in. The value does not matter.
+    fn flush(&self, ecam: &Ecam) {
+        let _ = ecam.read(self.at.0, self.at.1, 0, 2);
+    }
 }
 
 /// The child interrupts of every vector, shared with debugfs.
 #[pin_data]
 struct Vectors {
-    lists: KVec<Arc<SrcuList<Child>>>,
+    lists: Arc<SrcuLists<Child>>,
     irqs: KVec<u32>,
     /// The CPU each vector was sent to (`irq_affinity=on`).
     cpus: KVec<Option<u32>>,
     /// Child interrupts per vector; held while one is picked.
     #[pin]
-    loads: Mutex<KVec<u32>>,
+    loads: RawSpinLockIrq<KVec<u32>>,
 }
 
 impl Vectors {
-    /// debugfs "vectors": each vector's IRQ and the child IRQs on it.
+    /// Whether vector `v` is handled on a CPU of `mask`; any vector is if
+    /// there is no mask or the vectors were not spread.
+    fn near(&self, mask: Option<&Cpumask>, v: usize) -> bool {
+        match (mask, self.cpus[v]) {
+            (Some(mask), Some(cpu)) => CpuId::from_u32(cpu).is_some_and(|c| mask.test(c)),
+            _ => true,
+        }
+    }
+
+    /// debugfs "vectors": each vector's IRQ, CPU and the child IRQs on it.
     fn show(this: &Arc<Vectors>, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
-        for (i, list) in this.lists.iter().enumerate() {
-            let (irq, load) = (this.irqs[i], this.loads.lock()[i]);
-            write!(f, "vector {i}: irq {irq}, {load} child irqs:")?;
+        for (i, irq) in this.irqs.iter().enumerate() {
+            let (cpu, load) = (this.cpus[i].map_or(-1, i64::from), this.loads.lock()[i]);
+            write!(f, "vector {i}: irq {irq}, cpu {cpu}, {load} child irqs:")?;
             let mut r = Ok(());
-            list.for_each(|c| {
+            this.lists.for_each(i, |c| {
                 if c.enabled.load(Ordering::Relaxed) {
                     r = r.and_then(|()| write!(f, " {}", c.irq.irq()));
                 }
@@ -93,33 +138,54 @@ impl Vectors {
 /// A vector's hard interrupt handler: the demultiplexer.
 #[derive(Clone)]
 pub(crate) struct Demux {
-    list: Arc<SrcuList<Child>>,
-    /// Only where children are flushed.
-    ecam: Option<Arc<Ecam>>,
+    lists: Arc<SrcuLists<Child>>,
+    vector: usize,
+    ecam: Arc<Ecam>,
 }
 
 impl irq::Handler for Demux {
     fn handle(&self) -> irq::IrqReturn {
-        self.list.for_each(|child| {
-            if !child.enabled.load(Ordering::Acquire) {
-                return;
+        self.lists.for_each(self.vector, |child| {
+            if child.flush && child.enabled.load(Ordering::Acquire) {
+                // An MSI may overtake the child's NVMe completion entry.
+                child.flush(&self.ecam);
             }
-            if let (Some(ecam), Some((bus, devfn))) = (&self.ecam, child.flush) {
-                // An MSI may overtake the child's posted writes (its NVMe
-                // completion entry); a read that completes at the child
-                // pulls them in first. The value does not matter.
-                let _ = ecam.read(bus, devfn, 0, 2);
-            }
-            child.irq.handle();
+            child.run();
         });
         irq::IrqReturn::Handled
     }
 }
 
-/// A child interrupt: its vector and its entry on the vector's list.
-pub(crate) struct RemappedIrq {
-    vector: usize,
+/// A child interrupt moved to another vector stays on the old one's list
+/// until its new message is written and the MSIs it sent to the old vector
+/// before are in; then it runs once more for what those signalled.
+struct Move {
     entry: Pin<KBox<SrcuListEntry<Child>>>,
+    ecam: Arc<Ecam>,
+}
+
+impl IrqWorkFn for Move {
+    fn run(&self) {
+        let (entry, child) = (&self.entry, self.entry.value());
+        let moves = entry.moves();
+        // The message of that move was written under the descriptor lock
+        // this takes.
+        child.irq.synchronize();
+        child.flush(&self.ecam);
+        if entry.leave_old(moves) {
+            child.run();
+        }
+    }
+}
+
+/// A child interrupt: its entry on its vector's list, and what completes
+/// its moves.
+pub(crate) struct RemappedIrq(Pin<KBox<IrqWork<Move>>>);
+
+impl RemappedIrq {
+    fn entry(&self) -> &SrcuListEntry<Child> {
+        &self.0.data().entry
+    }
 }
 
 /// The VMD's vectors with their handlers.
@@ -128,9 +194,12 @@ pub(crate) type Handlers<'b> = Pin<KBox<IrqVectors<'b, Demux>>>;
 /// How the VMD's vectors are shared by its children.
 pub(crate) struct Remap {
     vectors: Arc<Vectors>,
+    ecam: Arc<Ecam>,
     /// Vectors before this one are the VMD's own (client parts keep 0).
     first_vector: usize,
     flush: bool,
+    /// Every vector has a CPU: children may be moved.
+    affine: bool,
     _debugfs: Pin<KBox<debugfs::File<Arc<Vectors>>>>,
 }
 
@@ -148,6 +217,8 @@ impl Remap {
             dev_err!(pdev, "no MSI-X capability: child MSIs cannot be remapped\n");
             return Err(ENODEV);
         };
+        // A message names its vector in 8 bits.
+        let count = count.min(256);
         let min = first_vector as u32 + 1;
         if count < min {
             dev_err!(pdev, "{count} MSI-X vectors: none left for child devices\n");
@@ -160,34 +231,41 @@ impl Remap {
                 "cannot allocate {min} to {count} MSI-X vectors: {e:?}\n"
             )
         })?;
-        let (mut lists, mut irqs, mut demux, mut loads) =
-            (KVec::new(), KVec::new(), KVec::new(), KVec::new());
-        for i in 0..vectors.len() {
-            let list = SrcuList::new()?;
-            irqs.push(vectors.irq(i)?, GFP_KERNEL)?;
-            let (list2, ecam) = (list.clone(), flush.then(|| ecam.clone()));
-            demux.push(Demux { list: list2, ecam }, GFP_KERNEL)?;
-            lists.push(list, GFP_KERNEL)?;
-            loads.push(0, GFP_KERNEL)?;
+        let lists = SrcuLists::new(vectors.len())?;
+        let (mut irqs, mut demux) = (KVec::new(), KVec::new());
+        for vector in 0..vectors.len() {
+            irqs.push(vectors.irq(vector)?, GFP_KERNEL)?;
+            let (lists, ecam) = (lists.clone(), ecam.clone());
+            demux.push(
+                Demux {
+                    lists,
+                    vector,
+                    ecam,
+                },
+                GFP_KERNEL,
+            )?;
         }
         let handlers = IrqVectors::new(vectors, demux, irq::Flags::NO_THREAD, c"vmd_rs");
         let handlers = KBox::pin_init(handlers, GFP_KERNEL)?;
-        // Each CPU gets NVMe vectors of its own where enough (best effort).
+        // Each CPU gets NVMe vectors of its own where enough (best effort):
+        // vector first+1 goes to the first CPU.
         let mut cpus = KVec::from_elem(None, irqs.len(), GFP_KERNEL)?;
-        let spread = (first_vector + 1..irqs.len()).filter(|_| affinity);
-        for (n, v) in spread.enumerate() {
-            let Ok(cpu) = set_affinity_nth_online_cpu(irqs[v], n as u32) else {
+        let n = |v: usize| ((v + irqs.len() - first_vector - 1) % irqs.len()) as u32;
+        for v in (0..irqs.len()).filter(|_| affinity) {
+            let Ok(cpu) = set_affinity_nth_online_cpu(irqs[v], n(v)) else {
                 dev_warn!(pdev, "cannot spread the vectors over the CPUs\n");
                 break;
             };
             cpus[v] = Some(cpu);
         }
+        let affine = affinity && cpus.iter().all(Option::is_some);
+        let loads = KVec::from_elem(0, irqs.len(), GFP_KERNEL)?;
         let vectors = Arc::pin_init(
             try_pin_init!(Vectors {
                 lists,
                 irqs,
                 cpus,
-                loads <- new_mutex!(loads),
+                loads <- new_raw_spinlock_irq!(loads),
             }),
             GFP_KERNEL,
         )?;
@@ -195,8 +273,10 @@ impl Remap {
             dir.read_callback_file(c"vectors", Ok::<_, Error>(vectors.clone()), &Vectors::show);
         let remap = Self {
             vectors,
+            ecam: ecam.clone(),
             first_vector,
             flush,
+            affine,
             _debugfs: KBox::pin_init(file, GFP_KERNEL)?,
         };
         Ok((remap, handlers))
@@ -211,7 +291,12 @@ impl Remap {
             bus_token: bindings::irq_domain_bus_token_DOMAIN_BUS_VMD_MSI,
             size: self.vectors.irqs.len() as u32,
             supported_flags: ext::MSI_GENERIC_FLAGS_MASK | ext::MSI_FLAG_PCI_MSIX,
-            required_flags: ext::MSI_FLAG_USE_DEF_DOM_OPS | ext::MSI_FLAG_NO_AFFINITY,
+            required_flags: ext::MSI_FLAG_USE_DEF_DOM_OPS
+                | if self.affine {
+                    0
+                } else {
+                    ext::MSI_FLAG_NO_AFFINITY
+                },
         }
     }
 
@@ -227,10 +312,7 @@ impl MsiParentOps for Remap {
 
     fn alloc(&self, child: &MsiChild<'_>, irq: ChildIrq) -> Result<(u64, RemappedIrq)> {
         let nvme = child.class == bindings::PCI_CLASS_STORAGE_EXPRESS;
-        let near = |v: usize| match (child.affinity, self.vectors.cpus[v]) {
-            (Some(mask), Some(cpu)) => CpuId::from_u32(cpu).is_some_and(|c| mask.test(c)),
-            _ => true,
-        };
+        let near = |v| self.vectors.near(child.affinity, v);
         let vector = {
             let mut loads = self.vectors.loads.lock();
             let v = layout::pick_vector(&loads, self.first_vector, nvme, near).min(loads.len() - 1);
@@ -241,14 +323,21 @@ impl MsiParentOps for Remap {
         let child = Child {
             irq,
             enabled: AtomicBool::new(false),
-            flush: self.flush.then_some((child.bus, child.devfn)),
+            pending: AtomicBool::new(false),
+            running: AtomicBool::new(false),
+            at: (child.bus, child.devfn),
+            flush: self.flush,
+            nvme,
         };
-        let list = self.vectors.lists[vector].clone();
-        match KBox::pin_init(SrcuListEntry::new(list, child), GFP_KERNEL) {
-            Ok(entry) => Ok((
-                self.vectors.irqs[vector].into(),
-                RemappedIrq { vector, entry },
-            )),
+        let lists = self.vectors.lists.clone();
+        let irq = KBox::pin_init(SrcuListEntry::new(lists, vector, child), GFP_KERNEL).and_then(
+            |entry| {
+                let ecam = self.ecam.clone();
+                KBox::pin_init(IrqWork::new(Move { entry, ecam }), GFP_KERNEL)
+            },
+        );
+        match irq {
+            Ok(irq) => Ok((self.vectors.irqs[vector].into(), RemappedIrq(irq))),
             Err(e) => {
                 self.vectors.loads.lock()[vector] -= 1;
                 Err(e)
@@ -258,11 +347,32 @@ impl MsiParentOps for Remap {
 
     /// Its handler runs where its vector's does.
     fn effective_cpu(&self, irq: &RemappedIrq) -> Option<u32> {
-        self.vectors.cpus[irq.vector]
+        self.vectors.cpus[irq.entry().list()]
+    }
+
+    /// To the least-loaded vector handled on a CPU of `mask`, unless its
+    /// own is; none such, it stays. `EAGAIN` if it moved less than an SRCU
+    /// grace period ago.
+    fn set_affinity(&self, irq: &RemappedIrq, mask: &Cpumask) -> Result<Option<u32>> {
+        let (entry, vectors) = (irq.entry(), &self.vectors);
+        let near = |v| vectors.near(Some(mask), v);
+        let mut loads = vectors.loads.lock();
+        let from = entry.list();
+        let nvme = entry.value().nvme;
+        let to = layout::pick_vector(&loads, self.first_vector, nvme, near).min(loads.len() - 1);
+        if near(from) || !near(to) {
+            return Ok(vectors.cpus[from]);
+        }
+        entry.move_to(to)?;
+        loads[from] -= 1;
+        loads[to] += 1;
+        // Runs once the message is written (after this returns).
+        irq.0.queue();
+        Ok(vectors.cpus[to])
     }
 
     fn free(&self, irq: RemappedIrq) {
-        let vector = irq.vector;
+        let vector = irq.entry().list();
         // Unlinked, once the vector's handler can no longer see it.
         drop(irq);
         self.vectors.loads.lock()[vector] -= 1;
@@ -273,17 +383,17 @@ impl MsiParentOps for Remap {
     fn compose_msg(&self, irq: &RemappedIrq) -> MsiMessage {
         MsiMessage {
             address_lo: (bindings::X86_MSI_BASE_ADDRESS_LOW << 20)
-                | ((irq.vector as u32 & 0xff) << 12),
+                | ((irq.entry().list() as u32 & 0xff) << 12),
             address_hi: bindings::X86_MSI_BASE_ADDRESS_HIGH,
             data: 0,
         }
     }
 
     fn enable(&self, irq: &RemappedIrq) {
-        irq.entry.value().enabled.store(true, Ordering::Release);
+        irq.entry().value().enabled.store(true, Ordering::Release);
     }
 
     fn disable(&self, irq: &RemappedIrq) {
-        irq.entry.value().enabled.store(false, Ordering::Release);
+        irq.entry().value().enabled.store(false, Ordering::Release);
     }
 }
