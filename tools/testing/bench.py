@@ -103,12 +103,17 @@ def irq_metrics(path, marks, ios):
     queues, mark_line = rest.split("-- marks ")
     b, a = read_interrupts(before.splitlines()), read_interrupts(after.splitlines())
     delta = {k: [y - x for x, y in zip(b.get(k, []), v)] for k, v in a.items()}
-    local = total = 0
+    # The CPUs submitting to each counted interrupt (a VMD vector may
+    # carry more than one queue).
+    submitters = {}
     for line in queues.splitlines():
-        irq, cpus = line.split()
-        cpus = {c for r in cpus.split(",")
-                for c in range(int(r.split("-")[0]), int(r.split("-")[-1]) + 1)}
-        d = delta.get(irq, [])
+        _, cpus, counted = line.split()
+        submitters.setdefault(counted, set()).update(
+            c for r in cpus.split(",")
+            for c in range(int(r.split("-")[0]), int(r.split("-")[-1]) + 1))
+    local = total = 0
+    for counted, cpus in submitters.items():
+        d = delta.get(counted, [])
         local += sum(n for c, n in enumerate(d) if c in cpus)
         total += sum(d)
     m0, m1 = (int(x) for x in mark_line.split())

@@ -154,14 +154,13 @@ impl<T: Send + Sync> SrcuLists<T> {
         // SAFETY: `head` is an initialised list head (type invariant).
         let mut pos = unsafe { ptr::read_volatile(&raw const (*head).next) };
         while pos != head {
-            // SAFETY: `pos` is the `link` of a node of a live entry (type
-            // invariant), or of one unlinked since we reached it, whose
-            // memory stays until our read lock is released (an entry's drop
-            // waits for the readers after unlinking it). `nodes[i].nr == i`
-            // (entry invariant) leads back to `nodes[0]`. Only the value is
-            // borrowed: the entry's drop holds a `Pin<&mut>` meanwhile,
-            // which is no unique borrow of a `!Unpin` type (`_pin`), the
-            // rule pinned kernel types shared with C rely on.
+            // Only the value is borrowed: the entry's drop holds a
+            // `Pin<&mut>` meanwhile, which is no unique borrow of a `!Unpin`
+            // type (`_pin`), the rule pinned kernel types shared with C rely
+            // on. An entry's drop waits for the readers after unlinking it.
+            // SAFETY: `pos` is the `link` of a live entry's node (type
+            // invariant), or of one unlinked since, whose memory outlives our
+            // read lock; `nodes[i].nr == i` leads back to `nodes[0]`.
             let value = unsafe {
                 let node =
                     kernel::container_of!(pos.cast::<Opaque<bindings::list_head>>(), Node, link);

@@ -51,8 +51,10 @@ declare -A RATE=([1-qd1]=5000 [1-qd32]=45000 [4-qd1]=10000 [4-qd32]=50000)
 # of I/Os in all.  $2 names the output: fio-$2.json and, for the host to
 # count interrupts per CPU, irq-$2: /proc/interrupts before and after, then
 # the NVMe I/O queue interrupts of the disks' controllers (MSI-X entries
-# after the admin queue's) with the CPUs that submit to each, then the
-# numbers of the marks around the run.
+# after the admin queue's), each with the CPUs that submit to it and the
+# interrupt whose counts say where it was handled (a remapped one's VMD
+# vector: the demultiplexed interrupts are not counted), then the numbers
+# of the marks around the run.
 run_fio() {
 	local wl=$1 name=$2
 	shift 2
@@ -76,7 +78,8 @@ run_fio() {
 			pci_irqs "$(basename "$(readlink -f "/sys/block/$d/device/device")")" |
 				tail -n +2
 		done | sort -un | while read -r irq; do
-			echo "$irq $(cat "/proc/irq/$irq/smp_affinity_list")"
+			irq_hwirq "$irq" vmd
+			echo "$irq $(cat "/proc/irq/$irq/smp_affinity_list") $((${HWIRQ:-$irq}))"
 		done
 		echo "-- marks $MARKS $((MARKS + 1))"
 	} >>"$OUT/irq-$name"
