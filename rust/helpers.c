@@ -80,9 +80,21 @@ void kernel_ext_list_del_rcu(struct list_head *entry)
 	list_del_rcu(entry);
 }
 
-void kernel_ext_init_irq_work(struct irq_work *work, void (*func)(struct irq_work *))
+void kernel_ext_init_irq_work_hard(struct irq_work *work, void (*func)(struct irq_work *))
 {
-	init_irq_work(work, func);
+	*work = IRQ_WORK_INIT_HARD(func);
+}
+
+bool kernel_ext_irq_work_queue_online(struct irq_work *work, unsigned int cpu)
+{
+	if (cpu < nr_cpu_ids && cpu_online(cpu))
+		return irq_work_queue_on(work, cpu);
+	return irq_work_queue(work);
+}
+
+bool kernel_ext_cpu_online(unsigned int cpu)
+{
+	return cpu < nr_cpu_ids && cpu_online(cpu);
 }
 
 struct pci_dev *kernel_ext_msi_desc_to_pci_dev(struct msi_desc *desc)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Work queued from any context and run soon after in hard interrupt
-//! context, on the CPU that queued it.
+//! context (under PREEMPT_RT too), on a CPU of the caller's choice.
 //!
 //! C header: [`include/linux/irq_work.h`](srctree/include/linux/irq_work.h)
 //!
@@ -21,8 +21,9 @@ use crate::kernel_ext::bindings as ext;
 
 /// What an [`IrqWork`] runs.
 pub(crate) trait IrqWorkFn: Send + Sync {
-    /// Runs in hard interrupt context (a thread under PREEMPT_RT), once per
-    /// time queued while not pending.
+    /// Runs in hard interrupt context, once per time queued while not
+    /// pending (so possibly on two CPUs at once, if queued again while
+    /// running).
     fn run(&self);
 }
 
@@ -30,8 +31,9 @@ pub(crate) trait IrqWorkFn: Send + Sync {
 ///
 /// # Invariants
 ///
-/// `work` is initialised with [`Self::run_raw`] as its function, and is
-/// neither pending nor running once `self` is dropped.
+/// `work` is initialised with [`Self::run_raw`] as its function (a hard
+/// `irq_work`), and is neither pending nor running once `self` is
+/// dropped.
 #[pin_data(PinnedDrop)]
 pub(crate) struct IrqWork<T: IrqWorkFn> {
     #[pin]
@@ -48,13 +50,14 @@ unsafe impl<T: IrqWorkFn> Send for IrqWork<T> {}
 unsafe impl<T: IrqWorkFn> Sync for IrqWork<T> {}
 
 impl<T: IrqWorkFn> IrqWork<T> {
-    /// An `irq_work` that runs `data`.
+    /// An `irq_work` that runs `data` in hard interrupt context: what it
+    /// does must not sleep under PREEMPT_RT either.
     pub(crate) fn new(data: T) -> impl PinInit<Self> {
         pin_init!(Self {
             // INVARIANT: initialised with `run_raw`.
             work <- Opaque::ffi_init(|p| {
                 // SAFETY: `p` is valid for writes.
-                unsafe { ext::kernel_ext_init_irq_work(p, Some(Self::run_raw)) }
+                unsafe { ext::kernel_ext_init_irq_work_hard(p, Some(Self::run_raw)) }
             }),
             data,
             _pin: PhantomPinned,
@@ -66,12 +69,14 @@ impl<T: IrqWorkFn> IrqWork<T> {
         &self.data
     }
 
-    /// Queues the work on this CPU unless it is pending (whether it was
-    /// queued is returned). Any context but NMI.
-    pub(crate) fn queue(&self) -> bool {
+    /// Queues the work on CPU `cpu`, or on this one if `cpu` is offline,
+    /// unless it is pending (whether it was queued is returned). Any
+    /// context but NMI. Not on a CPU going offline: its pending work runs
+    /// while it dies, where what the work queues in turn is lost.
+    pub(crate) fn queue_on(&self, cpu: u32) -> bool {
         // SAFETY: `work` is initialised (type invariant) and lives until
-        // the drop waits for it.
-        unsafe { bindings::irq_work_queue(self.work.get()) }
+        // the drop waits for it; any `cpu` is accepted.
+        unsafe { ext::kernel_ext_irq_work_queue_online(self.work.get(), cpu) }
     }
 
     /// The `irq_work`'s function.

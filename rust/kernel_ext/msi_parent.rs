@@ -63,6 +63,12 @@ pub(crate) fn set_affinity_nth_online_cpu(irq: u32, n: u32) -> Result<u32> {
     u32::try_from(cpu).map_err(|_| Error::from_errno(cpu))
 }
 
+/// Whether CPU `cpu` is online.
+pub(crate) fn cpu_online(cpu: u32) -> bool {
+    // SAFETY: Any number is accepted.
+    unsafe { ext::kernel_ext_cpu_online(cpu) }
+}
+
 /// The contents of a `struct msi_msg`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MsiMessage {
@@ -440,6 +446,11 @@ impl<T: MsiParentOps> MsiParent<T> {
             if irq.is_null() {
                 continue;
             }
+            // The levels above are reset: a `set_affinity` from now on finds
+            // no chip. One that found ours before is done once the
+            // descriptor's lock has been taken and released.
+            // SAFETY: Any number is accepted.
+            unsafe { bindings::synchronize_hardirq(virq + i) };
             // SAFETY: `data` is valid (see above); the irq core is done with
             // it.
             unsafe { bindings::irq_domain_reset_irq_data(data) };

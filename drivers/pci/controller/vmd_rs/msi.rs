@@ -29,6 +29,7 @@ use crate::{
             IrqWorkFn, //
         },
         msi_parent::{
+            cpu_online,
             set_affinity_nth_online_cpu,
             ChildIrq,
             MsiChild,
@@ -108,11 +109,13 @@ struct Vectors {
 }
 
 impl Vectors {
-    /// Whether vector `v` is handled on a CPU of `mask`; any vector is if
-    /// there is no mask or the vectors were not spread.
+    /// Whether vector `v` is handled on an online CPU of `mask`; any vector
+    /// is if there is no mask or the vectors were not spread.
     fn near(&self, mask: Option<&Cpumask>, v: usize) -> bool {
         match (mask, self.cpus[v]) {
-            (Some(mask), Some(cpu)) => CpuId::from_u32(cpu).is_some_and(|c| mask.test(c)),
+            (Some(mask), Some(cpu)) => {
+                cpu_online(cpu) && CpuId::from_u32(cpu).is_some_and(|c| mask.test(c))
+            }
             _ => true,
         }
     }
@@ -366,9 +369,11 @@ impl MsiParentOps for Remap {
         entry.move_to(to)?;
         loads[from] -= 1;
         loads[to] += 1;
-        // Runs once the message is written (after this returns).
-        irq.0.queue();
-        Ok(vectors.cpus[to])
+        // Runs once the message is written (after this returns), on the new
+        // CPU: this one may be going offline.
+        let cpu = vectors.cpus[to];
+        irq.0.queue_on(cpu.unwrap_or(u32::MAX));
+        Ok(cpu)
     }
 
     fn free(&self, irq: RemappedIrq) {
