@@ -85,13 +85,6 @@ void kernel_ext_init_irq_work_hard(struct irq_work *work, void (*func)(struct ir
 	*work = IRQ_WORK_INIT_HARD(func);
 }
 
-bool kernel_ext_irq_work_queue_online(struct irq_work *work, unsigned int cpu)
-{
-	if (cpu < nr_cpu_ids && cpu_online(cpu))
-		return irq_work_queue_on(work, cpu);
-	return irq_work_queue(work);
-}
-
 bool kernel_ext_cpu_online(unsigned int cpu)
 {
 	return cpu < nr_cpu_ids && cpu_online(cpu);

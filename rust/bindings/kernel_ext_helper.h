@@ -39,7 +39,6 @@ void kernel_ext_dev_set_msi_domain(struct device *dev, struct irq_domain *d);
 void kernel_ext_list_add_tail_rcu(struct list_head *new, struct list_head *head);
 void kernel_ext_list_del_rcu(struct list_head *entry);
 void kernel_ext_init_irq_work_hard(struct irq_work *work, void (*func)(struct irq_work *));
-bool kernel_ext_irq_work_queue_online(struct irq_work *work, unsigned int cpu);
 bool kernel_ext_cpu_online(unsigned int cpu);
 struct pci_dev *kernel_ext_msi_desc_to_pci_dev(struct msi_desc *desc);
 void kernel_ext_msi_msg_set(struct msi_msg *msg, u32 address_lo, u32 address_hi,

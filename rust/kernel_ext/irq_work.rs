@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Work queued from any context and run soon after in hard interrupt
-//! context (under PREEMPT_RT too), on a CPU of the caller's choice.
+//! context (under PREEMPT_RT too), on the CPU that queued it.
 //!
 //! C header: [`include/linux/irq_work.h`](srctree/include/linux/irq_work.h)
 //!
@@ -69,14 +69,14 @@ impl<T: IrqWorkFn> IrqWork<T> {
         &self.data
     }
 
-    /// Queues the work on CPU `cpu`, or on this one if `cpu` is offline,
-    /// unless it is pending (whether it was queued is returned). Any
-    /// context but NMI. Not on a CPU going offline: its pending work runs
-    /// while it dies, where what the work queues in turn is lost.
-    pub(crate) fn queue_on(&self, cpu: u32) -> bool {
+    /// Queues the work on this CPU unless it is pending (whether it was
+    /// queued is returned). Any context but NMI. Not on a CPU going
+    /// offline: its pending work runs while it dies, where what the work
+    /// queues in turn is lost.
+    pub(crate) fn queue(&self) -> bool {
         // SAFETY: `work` is initialised (type invariant) and lives until
-        // the drop waits for it; any `cpu` is accepted.
-        unsafe { ext::kernel_ext_irq_work_queue_online(self.work.get(), cpu) }
+        // the drop waits for it.
+        unsafe { bindings::irq_work_queue(self.work.get()) }
     }
 
     /// The `irq_work`'s function.

@@ -48,7 +48,9 @@ def build_module():
     the debug build in the tree stays as it is."""
     src = os.path.join(CACHE, "bench-build")
     os.makedirs(src, exist_ok=True)
-    for item in ("Kbuild", "drivers", "rust"):
+    # The KUnit suites are compiled in as child modules of the files they
+    # test (tools/testing/kunit).
+    for item in ("Kbuild", "drivers", "rust", os.path.join("tools", "testing", "kunit")):
         dst = os.path.join(src, item)
         if os.path.isdir(dst):
             shutil.rmtree(dst)

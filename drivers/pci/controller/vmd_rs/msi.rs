@@ -354,8 +354,10 @@ impl MsiParentOps for Remap {
     }
 
     /// To the least-loaded vector handled on a CPU of `mask`, unless its
-    /// own is; none such, it stays. `EAGAIN` if it moved less than an SRCU
-    /// grace period ago.
+    /// own is; none such, it stays, as it does when the irq core moves it
+    /// off this CPU going offline (the work that completes a move would run
+    /// as it dies; its vector moves itself). `EAGAIN` if it moved less than
+    /// an SRCU grace period ago.
     fn set_affinity(&self, irq: &RemappedIrq, mask: &Cpumask) -> Result<Option<u32>> {
         let (entry, vectors) = (irq.entry(), &self.vectors);
         let near = |v| vectors.near(Some(mask), v);
@@ -363,17 +365,15 @@ impl MsiParentOps for Remap {
         let from = entry.list();
         let nvme = entry.value().nvme;
         let to = layout::pick_vector(&loads, self.first_vector, nvme, near).min(loads.len() - 1);
-        if near(from) || !near(to) {
+        if near(from) || !near(to) || !cpu_online(CpuId::current().as_u32()) {
             return Ok(vectors.cpus[from]);
         }
         entry.move_to(to)?;
         loads[from] -= 1;
         loads[to] += 1;
-        // Runs once the message is written (after this returns), on the new
-        // CPU: this one may be going offline.
-        let cpu = vectors.cpus[to];
-        irq.0.queue_on(cpu.unwrap_or(u32::MAX));
-        Ok(cpu)
+        // Runs once the message is written (after this returns).
+        irq.0.queue();
+        Ok(vectors.cpus[to])
     }
 
     fn free(&self, irq: RemappedIrq) {
