@@ -10,12 +10,9 @@ in one boot.  fio runs a job per CPU, pinned, a fixed number of I/Os.
 Rounds are interleaved (direct, C, rust, direct, ...); the table shows
 medians, the spread (min-max) and the ratios.
 
-Besides IOPS and latency, per I/O: the share of NVMe completions whose
-hard interrupt ran on a CPU that submits to its queue ("local"), the
-function-call IPIs, and the guest instructions every CPU executed (a TCG
-plugin, qemu/insn_marks.c, counts them between two marks the guest sets
-around each run): unlike time under TCG, that count does not depend on
-how busy the host is.
+Besides IOPS and latency: the share of NVMe completions whose hard
+interrupt ran on a CPU that submits to its queue ("local"), and the
+function-call IPIs per I/O.
 
 Writes bench-results/<date>/results.{json,csv} and chart.png, prints the
 table.  The kernel is the bench flavour (no lockdep, kmemleak, ...)."""
@@ -70,15 +67,6 @@ def build_module():
     return os.path.join(src, "vmd_rs.ko"), kdir
 
 
-def build_mark():
-    """The guest's mark program (qemu/insn_mark.c), for bench.sh."""
-    out = os.path.join(CACHE, "bench-build", "insn_mark")
-    subprocess.run(["cc", "-O2", "-static", "-nostdlib", "-fno-pie", "-no-pie", "-Wall",
-                    "-Werror", "-o", out, os.path.join(HERE, "qemu", "insn_mark.c")],
-                   check=True)
-    return out
-
-
 def read_interrupts(lines):
     """{name: [count per CPU]} of /proc/interrupts lines."""
     out = {}
@@ -95,14 +83,13 @@ def read_interrupts(lines):
     return out
 
 
-def irq_metrics(path, marks, ios):
-    """Local share, IPIs per I/O and instructions per I/O of one fio run
-    (bench.sh's irq-<name> file; `marks`: the plugin's counts)."""
+def irq_metrics(path, ios):
+    """Local share and IPIs per I/O of one fio run (bench.sh's irq-<name>
+    file)."""
     with open(path) as fh:
         text = fh.read()
     before, rest = text.split("-- after\n")
-    after, rest = rest.split("-- queues\n")
-    queues, mark_line = rest.split("-- marks ")
+    after, queues = rest.split("-- queues\n")
     b, a = read_interrupts(before.splitlines()), read_interrupts(after.splitlines())
     delta = {k: [y - x for x, y in zip(b.get(k, []), v)] for k, v in a.items()}
     # The CPUs submitting to each counted interrupt (a VMD vector may
@@ -118,12 +105,9 @@ def irq_metrics(path, marks, ios):
         d = delta.get(counted, [])
         local += sum(n for c, n in enumerate(d) if c in cpus)
         total += sum(d)
-    m0, m1 = (int(x) for x in mark_line.split())
-    insns = marks[m1] - marks[m0] if m1 in marks and m0 in marks else None
     return {
         "local": local / total if total else None,
         "ipi_per_io": sum(delta.get("CAL", [])) / ios if ios else None,
-        "kinsn_per_io": insns / ios / 1000 if insns and ios else None,
     }
 
 
@@ -134,23 +118,16 @@ def text_size(ko):
                if line.startswith(".text"))
 
 
-def boot(config, ko, runtime, mark):
+def boot(config, ko, runtime):
     """One boot of a configuration; returns {mode: measurements}."""
     drv = {"direct": "none", "C": "vmd", "rust": "vmd_rs"}[config]
     machine = machines.BENCH_DIRECT if config == "direct" else machines.BENCH_VMD
-    marks_file = os.path.join(CACHE, "bench-build", f"marks-{config}")
-    plugin = os.path.join(CACHE, "qemu", "current", "libinsn_marks.so")
     res = vmtest.run(os.path.join(HERE, "guest", "bench.sh"),
-                     args=[drv, str(runtime), mark], qemu_opts=f"-plugin {plugin},file={marks_file}",
+                     args=[drv, str(runtime)],
                      name=f"bench {config}", flavour="bench", machine=machine,
                      timeout=1200, keep=True, ko=ko, cpus=CPUS,
                      log=os.path.join(CACHE, "logs", f"bench-{config}.log"))
     ok = res.tests and all(t[1] for t in res.tests) and not res.timed_out
-    marks = {}
-    with open(marks_file) as fh:
-        for line in fh:
-            _, n, count = line.split()
-            marks[int(n)] = int(count)
     out = {}
     for f in sorted(os.listdir(res.outdir)):
         path = os.path.join(res.outdir, f)
@@ -175,7 +152,7 @@ def boot(config, ko, runtime, mark):
                 "iops": read["iops"],
                 "p50_us": pct.get("50.000000", 0) / 1000,
                 "p99_us": pct.get("99.000000", 0) / 1000,
-                **irq_metrics(os.path.join(res.outdir, f"irq-{f[4:-5]}"), marks,
+                **irq_metrics(os.path.join(res.outdir, f"irq-{f[4:-5]}"),
                               read["total_ios"]),
             }
     shutil.rmtree(res.outdir, ignore_errors=True)
@@ -205,7 +182,7 @@ def spread(xs):
 def metrics(wl):
     """The metrics a workload reports."""
     return {"probe": ["probe_ms"], "cfg": ["cfg_reads_per_s"]}.get(
-        wl, ["iops", "p50_us", "p99_us", "local", "ipi_per_io", "kinsn_per_io"])
+        wl, ["iops", "p50_us", "p99_us", "local", "ipi_per_io"])
 
 
 def value(one_round, cfg, mode, wl, k):
@@ -234,10 +211,9 @@ def summarize(rounds):
 
 
 NAMES = {"iops": "IOPS", "p50_us": "p50 us", "p99_us": "p99 us", "probe_ms": "probe ms",
-         "cfg_reads_per_s": "cfg/s", "local": "local", "ipi_per_io": "IPI/IO",
-         "kinsn_per_io": "kinsn/IO"}
+         "cfg_reads_per_s": "cfg/s", "local": "local", "ipi_per_io": "IPI/IO"}
 # Digits after the point, where not 0.
-DIGITS = {"local": 3, "ipi_per_io": 3, "kinsn_per_io": 2}
+DIGITS = {"local": 3, "ipi_per_io": 3}
 
 
 def ratio(a, b):
@@ -377,7 +353,6 @@ def main():
 
     start = time.monotonic()
     ko, kdir = build_module()
-    mark = build_mark()
     sizes = {"vmd.ko": text_size(os.path.join(kdir, "drivers/pci/controller/vmd.ko")),
              "vmd_rs.ko": text_size(ko)}
     rounds = []
@@ -385,7 +360,7 @@ def main():
         this = {}
         for cfg in ("direct", "C", "rust"):
             print(f"# round {r + 1}/{a.rounds}: {cfg}", flush=True)
-            this[cfg] = boot(cfg, ko, a.runtime, mark)
+            this[cfg] = boot(cfg, ko, a.runtime)
         rounds.append(this)
     table = summarize(rounds)
 

@@ -211,7 +211,7 @@ qemu() {
 	key=$({
 		echo "$ver"
 		cat "$ROOT/tools/testing/qemu/intel_vmd.c" "$ROOT/tools/testing/qemu/devices.mak" \
-			"$ROOT/tools/testing/qemu/trace-events" "$ROOT/tools/testing/qemu/insn_marks.c" \
+			"$ROOT/tools/testing/qemu/trace-events" \
 			"$ROOT/tools/testing/qemu/build.sh"
 	} | sha256sum | cut -c1-16)
 	if [ ! -f "$CACHE/qemu/build-$key/.vmd-rs-built" ]; then

@@ -3,19 +3,14 @@
 #
 # `make bench`, guest side: one configuration's measurements, as JSON files
 # in $OUT for the host to read.  Usage:
-#   bench.sh <none|vmd|vmd_rs> <manifest> <fio seconds> <mark program>
+#   bench.sh <none|vmd|vmd_rs> <manifest> <fio seconds>
 # none: NVMe on the root complex.  vmd, vmd_rs: every VMD of the manifest,
 # in the mode the driver picks; vmd_rs then once more with msi_remap=on.
-# The mark program executes the instruction on which the host's TCG plugin
-# (qemu/insn_marks.c) writes down how many instructions the guest has
-# executed: each fio run is bracketed by two marks.
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/vmd_lib.sh"
 DRV=$1
 MANIFEST=$2
 RUNTIME=${3:-5}
-MARK=$4
-MARKS=0
 total=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
 
 nvme_count() {
@@ -53,8 +48,7 @@ declare -A RATE=([1-qd1]=5000 [1-qd32]=45000 [4-qd1]=10000 [4-qd32]=50000)
 # the NVMe I/O queue interrupts of the disks' controllers (MSI-X entries
 # after the admin queue's), each with the CPUs that submit to it and the
 # interrupt whose counts say where it was handled (a remapped one's VMD
-# vector: the demultiplexed interrupts are not counted), then the numbers
-# of the marks around the run.
+# vector: the demultiplexed interrupts are not counted).
 run_fio() {
 	local wl=$1 name=$2
 	shift 2
@@ -65,11 +59,9 @@ run_fio() {
 			--cpus_allowed="$cpu")
 	done
 	cat /proc/interrupts >"$OUT/irq-$name"
-	"$MARK"
 	fio --ioengine=libaio --direct=1 --rw=randread --bs=4k --iodepth="${wl#*-qd}" \
 		--number_ios=$((RATE[$wl] * RUNTIME / ncpu)) --size=512M \
 		--group_reporting --output-format=json "${args[@]}" >"$OUT/fio-$name.json"
-	"$MARK"
 	{
 		echo "-- after"
 		cat /proc/interrupts
@@ -81,9 +73,7 @@ run_fio() {
 			irq_hwirq "$irq" vmd
 			echo "$irq $(cat "/proc/irq/$irq/smp_affinity_list") $((${HWIRQ:-$irq}))"
 		done
-		echo "-- marks $MARKS $((MARKS + 1))"
 	} >>"$OUT/irq-$name"
-	MARKS=$((MARKS + 2))
 }
 
 # Reads every config space below the host bridge(s) of the disks $2...

@@ -37,7 +37,7 @@ cd "$OUT/build"
 	--without-default-features --without-default-devices \
 	--with-devices-x86_64=vmd-rs \
 	--enable-kvm --enable-tcg --enable-slirp --enable-pixman --enable-virtfs \
-	--enable-attr --enable-plugins --disable-docs --disable-tools --disable-guest-agent \
+	--enable-attr --disable-docs --disable-tools --disable-guest-agent \
 	--disable-install-blobs --disable-download --disable-werror \
 	>"$OUT/configure.log" 2>&1 || {
 	tail -30 "$OUT/configure.log" >&2
@@ -47,9 +47,6 @@ ninja -j"$JOBS" qemu-system-x86_64 >"$OUT/build.log" 2>&1 || {
 	grep -E "error|Error" "$OUT/build.log" | head -30 >&2
 	exit 1
 }
-# make bench's instruction counter (a TCG plugin), next to the binary.
-cc -O2 -shared -fPIC -Wall -Werror -I"$SRC/include/qemu" $(pkg-config --cflags glib-2.0) \
-	-o "$OUT/build/libinsn_marks.so" "$HERE/insn_marks.c"
 rm -rf "$SRC"
 end=$(date +%s)
 echo "QEMU built in $((end - start)) s" | tee "$OUT/.build-time"
