@@ -9,8 +9,9 @@
 # handled on a CPU of its mask, and shows that CPU as the child's
 # effective affinity.  The C driver picks by load alone and shows none:
 # how many of its queues land near is recorded.  A child interrupt whose
-# affinity may be set (the admin queue's) moves to another CPU and back
-# under fio verify with vmd_rs; the C driver refuses.  Then, with either driver,
+# affinity may be set (the admin queue's, behind the first remapping VMD)
+# moves to another CPU and back under fio verify with vmd_rs; the C driver
+# refuses.  Then, with either driver,
 # CPU 1 goes offline and online again three times while fio verifies a
 # namespace behind the VMD (the vectors on CPU 1 move, its queues' managed
 # interrupts shut down and start up again).
@@ -41,7 +42,7 @@ remapping() {
 	awk '$7 == "remap" && $4 > 0 { print $1, $2, $3 }' "$MANIFEST"
 }
 
-ktap_header "$((1 + $(remapping | wc -l) * 4))"
+ktap_header "$((2 + $(remapping | wc -l) * 3))"
 ktap_check "$DRV loads" load_vmd_driver "$DRV"
 total_nvme=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
 wait_for "[ \$(ls /sys/block | grep -c nvme) -ge $total_nvme ]" 60
@@ -168,7 +169,7 @@ while read -r name bdf id; do
 	ktap_result "$ok" \
 		"$tag: a child interrupt moves to another CPU and back 3 times under fio verify, its interrupts arriving on the new CPU ($DRV)" \
 		"$ctrl admin queue IRQ $irq:$detail"
-done < <(remapping)
+done < <(remapping | head -1)
 
 # After every check above: a vector whose CPU went offline stays on the
 # CPU it moved to (not managed), so what lands near afterwards is only
