@@ -63,8 +63,6 @@ struct Child {
     running: AtomicBool,
     /// Its bus and devfn: a read there flushes its posted writes.
     at: (u8, u8),
-    /// Flushed before its handler (MTL016).
-    flush: bool,
     nvme: bool,
 }
 
@@ -144,12 +142,14 @@ pub(crate) struct Demux {
     lists: Arc<SrcuLists<Child>>,
     vector: usize,
     ecam: Arc<Ecam>,
+    /// Children are flushed before their handlers (MTL016).
+    flush: bool,
 }
 
 impl irq::Handler for Demux {
     fn handle(&self) -> irq::IrqReturn {
         self.lists.for_each(self.vector, |child| {
-            if child.flush && child.enabled.load(Ordering::Acquire) {
+            if self.flush && child.enabled.load(Ordering::Acquire) {
                 // An MSI may overtake the child's NVMe completion entry.
                 child.flush(&self.ecam);
             }
@@ -200,7 +200,6 @@ pub(crate) struct Remap {
     ecam: Arc<Ecam>,
     /// Vectors before this one are the VMD's own (client parts keep 0).
     first_vector: usize,
-    flush: bool,
     /// Every vector has a CPU: children may be moved.
     affine: bool,
     _debugfs: Pin<KBox<debugfs::File<Arc<Vectors>>>>,
@@ -244,6 +243,7 @@ impl Remap {
                     lists,
                     vector,
                     ecam,
+                    flush,
                 },
                 GFP_KERNEL,
             )?;
@@ -278,7 +278,6 @@ impl Remap {
             vectors,
             ecam: ecam.clone(),
             first_vector,
-            flush,
             affine,
             _debugfs: KBox::pin_init(file, GFP_KERNEL)?,
         };
@@ -329,7 +328,6 @@ impl MsiParentOps for Remap {
             pending: AtomicBool::new(false),
             running: AtomicBool::new(false),
             at: (child.bus, child.devfn),
-            flush: self.flush,
             nvme,
         };
         let lists = self.vectors.lists.clone();
@@ -363,9 +361,12 @@ impl MsiParentOps for Remap {
         let near = |v| vectors.near(Some(mask), v);
         let mut loads = vectors.loads.lock();
         let from = entry.list();
+        if near(from) || !cpu_online(CpuId::current().as_u32()) {
+            return Ok(vectors.cpus[from]);
+        }
         let nvme = entry.value().nvme;
         let to = layout::pick_vector(&loads, self.first_vector, nvme, near).min(loads.len() - 1);
-        if near(from) || !near(to) || !cpu_online(CpuId::current().as_u32()) {
+        if !near(to) {
             return Ok(vectors.cpus[from]);
         }
         entry.move_to(to)?;
