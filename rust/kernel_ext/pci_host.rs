@@ -36,6 +36,7 @@ use core::{
         NonNull, //
     },
     sync::atomic::{
+        AtomicI32,
         AtomicPtr,
         AtomicU8,
         Ordering, //
@@ -82,8 +83,11 @@ const PCIBIOS_DEVICE_NOT_FOUND: c_int = bindings::PCIBIOS_DEVICE_NOT_FOUND as c_
 /// What an accessor returns for arguments out of range.
 const PCIBIOS_BAD_REGISTER_NUMBER: c_int = bindings::PCIBIOS_BAD_REGISTER_NUMBER as c_int;
 
-/// How many memory windows a [`HostBridge`] takes.
+/// How many memory windows a root bus of a [`HostBridge`] takes.
 pub(crate) const MAX_WINDOWS: usize = 4;
+
+/// How many root buses a [`HostBridge`] can have in its domain.
+pub(crate) const MAX_ROOT_BUSES: usize = 2;
 
 /// Config space accessors of a host bridge's buses.
 ///
@@ -340,13 +344,13 @@ pub(crate) struct Window<'a> {
 }
 
 impl<'a> Window<'a> {
-    /// The tail of BAR `bar` of `pdev` from CPU address `start` on, with the
-    /// BAR's flags (without the 64-bit flag if it lies below 4 GiB: it then
-    /// takes 32-bit BARs); linked below the BAR.
+    /// CPU addresses `start` to `end` (inclusive) of BAR `bar` of `pdev`,
+    /// with the BAR's flags (without the 64-bit flag if the window lies below
+    /// 4 GiB: it then takes 32-bit BARs); linked below the BAR.
     pub(crate) fn in_bar(
         pdev: &'a pci::Device<Bound>,
         bar: u32,
-        start: u64,
+        (start, end): (u64, u64),
         offset: u64,
         name: &'static CStr,
     ) -> Result<Self> {
@@ -358,8 +362,8 @@ impl<'a> Window<'a> {
         // taken.
         let res = unsafe { &raw mut (*raw_pci_dev(pdev)).resource[bar as usize] };
         // SAFETY: As above: `res` is valid for reads.
-        let (bar_start, end, bar_flags) = unsafe { ((*res).start, (*res).end, (*res).flags) };
-        if start < bar_start || start > end {
+        let (bar_start, bar_end, bar_flags) = unsafe { ((*res).start, (*res).end, (*res).flags) };
+        if start < bar_start || start > end || end > bar_end {
             return Err(EINVAL);
         }
         let mut flags = bar_flags & !(bindings::IORESOURCE_SIZEALIGN as c_ulong);
@@ -423,9 +427,9 @@ impl Drop for DomainNr {
     }
 }
 
-/// What a [`HostBridge`] is made of.
+/// One root bus of a [`HostBridge`]: what its `pci_host_bridge` is made of.
 pub(crate) struct HostBridgeConfig<'a> {
-    /// First and last bus number.
+    /// The root bus's number and the last bus number below it.
     pub(crate) buses: (u8, u8),
     /// Name of the bus number resource.
     pub(crate) bus_name: &'static CStr,
@@ -613,17 +617,21 @@ impl<T: ConfigOps> Accessors<T> {
     }
 }
 
-/// A PCI host bridge on an emulated domain, registered, scanned and added.
+/// A PCI domain of an emulated host bridge, its root buses registered,
+/// scanned and added: one, or up to [`MAX_ROOT_BUSES`] sharing the
+/// domain, the config accessors and the MSI domain (a `pci_host_bridge`
+/// each, as the PCI core has it).
 ///
 /// # Invariants
 ///
-/// - `bridge` is null, or the registered host bridge this object made,
-///   whose reference it holds; its private area is an initialised
-///   [`Private`] whose `ops` points at `self.ops` or is null.
-/// - The bridge's buses take their MSIs from `msi`'s domain if there is
-///   one, which therefore lives until the bridge is removed.
-/// - While `bridge` is non-null, a devres action of `parent` tears the
-///   bridge down with `backstop`, should `self` outlive the binding
+/// - Each of `bridges` is null, or a registered host bridge this object
+///   made, whose reference it holds; its private area is an initialised
+///   [`Private`] whose `ops` points at `self.ops` or is null. The first
+///   root bus's bridge holds the domain number.
+/// - The bridges' buses take their MSIs from `msi`'s domain if there is
+///   one, which therefore lives until the bridges are removed.
+/// - While a bridge is non-null, a devres action of `parent` tears the
+///   bridges down with `backstop`, should `self` outlive the binding
 ///   without being dropped (leaked).
 #[pin_data(PinnedDrop)]
 pub(crate) struct HostBridge<'a, T: ConfigOps, M: MsiParentOps> {
@@ -631,9 +639,12 @@ pub(crate) struct HostBridge<'a, T: ConfigOps, M: MsiParentOps> {
     ops: T,
     parent: &'a device::Device<Bound>,
     msi: Option<Pin<KBox<MsiParent<M>>>>,
-    link_name: Option<&'static CStr>,
+    link_names: [Option<&'static CStr>; MAX_ROOT_BUSES],
     domain_nr: i32,
-    bridge: AtomicPtr<bindings::pci_host_bridge>,
+    bridges: [AtomicPtr<bindings::pci_host_bridge>; MAX_ROOT_BUSES],
+    /// Why a root bus after the first is not there (an errno, 0 if it is
+    /// or was never asked for).
+    errors: [AtomicI32; MAX_ROOT_BUSES],
     backstop: Backstop,
     #[pin]
     _pin: PhantomPinned,
@@ -643,49 +654,56 @@ pub(crate) struct HostBridge<'a, T: ConfigOps, M: MsiParentOps> {
 // `MsiParent` is.
 unsafe impl<T: ConfigOps + Send, M: MsiParentOps> Send for HostBridge<'_, T, M> {}
 // SAFETY: `&HostBridge` reads fields and calls `T` through `&T` (`Sync`);
-// the teardown through `&self` runs once (the `bridge` swap).
+// the teardown through `&self` runs once for each bridge (its swap).
 unsafe impl<T: ConfigOps, M: MsiParentOps> Sync for HostBridge<'_, T, M> {}
 
 impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
-    /// Creates the host bridge of `parent`'s domain `domain` with `ops` as
-    /// its config accessors, scans it, assigns resources and adds its
-    /// devices, as `pci_host_probe()` does. Its devices' MSIs go through
-    /// `msi`, or with [`None`] through the parent's MSI domain, as if the
-    /// bridge were not there.
+    /// Creates the root buses `configs` of `parent`'s domain `domain` with
+    /// `ops` as their config accessors, scans them, assigns resources and
+    /// adds their devices, as `pci_host_probe()` does, one root bus after
+    /// the other. Their devices' MSIs go through `msi`, or with [`None`]
+    /// through the parent's MSI domain, as if the bridge were not there.
     ///
-    /// `after_scan` runs after the scan, before resources are assigned (the
-    /// driver may close stale windows there); `after_assign` on every device
-    /// once resources are assigned.
+    /// The first root bus must come up; one after it that cannot is left
+    /// out (see [`HostBridge::root_bus_result`]) and the others stay.
+    ///
+    /// `after_scan` runs after each root bus's scan with its bus numbers,
+    /// before resources are assigned (the driver may close stale windows
+    /// there); `after_assign` on every device once resources are assigned.
     pub(crate) fn new(
         parent: &'a device::Device<Bound>,
         domain: DomainNr,
         ops: impl PinInit<T, Error> + 'a,
-        config: HostBridgeConfig<'a>,
+        configs: KVec<HostBridgeConfig<'a>>,
         msi: Option<Pin<KBox<MsiParent<M>>>>,
-        after_scan: impl FnOnce(&T) + 'a,
+        after_scan: impl FnMut(&T, (u8, u8)) + 'a,
         after_assign: impl FnMut(&BusDevice<'_>) + 'a,
     ) -> impl PinInit<Self, Error> + 'a {
-        let link_name = config.link_name;
+        let mut link_names = [None; MAX_ROOT_BUSES];
+        for (name, config) in link_names.iter_mut().zip(configs.iter()) {
+            *name = config.link_name;
+        }
         let nr = domain.get();
         try_pin_init!(&this in Self {
             ops <- ops,
             parent,
             msi,
-            link_name,
+            link_names,
             domain_nr: nr,
-            bridge: AtomicPtr::new(ptr::null_mut()),
+            bridges: [const { AtomicPtr::new(ptr::null_mut()) }; MAX_ROOT_BUSES],
+            errors: [const { AtomicI32::new(0) }; MAX_ROOT_BUSES],
             backstop: Backstop::new(Self::run_backstop),
             _pin: PhantomPinned,
             // Last: C gets pointers into `Self` only once the rest is there.
             _: {
                 // SAFETY: Every field is initialised; `this` stays pinned
-                // until `PinnedDrop` has torn the bridge down.
-                unsafe { Self::probe(this, domain, config, after_scan, after_assign) }?;
+                // until `PinnedDrop` has torn the bridges down.
+                unsafe { Self::probe(this, domain, configs, after_scan, after_assign) }?;
             },
         }? Error)
     }
 
-    /// Registers the bridge and does `pci_host_probe()`'s work.
+    /// Registers the root buses, the first with the domain number.
     ///
     /// # Safety
     ///
@@ -694,13 +712,61 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
     unsafe fn probe(
         this: NonNull<Self>,
         domain: DomainNr,
-        config: HostBridgeConfig<'a>,
-        after_scan: impl FnOnce(&T),
-        after_assign: impl FnMut(&BusDevice<'_>),
+        configs: KVec<HostBridgeConfig<'a>>,
+        mut after_scan: impl FnMut(&T, (u8, u8)),
+        mut after_assign: impl FnMut(&BusDevice<'_>),
     ) -> Result {
         // SAFETY: The caller's guarantee: every field is initialised.
         let this_ref = unsafe { this.as_ref() };
+        if configs.is_empty() || configs.len() > MAX_ROOT_BUSES {
+            return Err(EINVAL);
+        }
+        // SAFETY: `backstop` is pinned in `this_ref`, whose teardown
+        // `run_backstop` is (idempotent); `PinnedDrop` disarms it before
+        // `self` goes, and the error path below does.
+        unsafe { this_ref.backstop.arm(this_ref.parent) }?;
+        let mut domain = Some(domain);
+        for (i, config) in configs.into_iter().enumerate() {
+            // SAFETY: The caller's guarantee; root buses are added in order.
+            let added = unsafe {
+                this_ref.add_root_bus(i, domain.take(), config, &mut after_scan, &mut after_assign)
+            };
+            match added {
+                Ok(()) => {}
+                Err(e) if i == 0 => {
+                    this_ref.backstop.disarm(this_ref.parent);
+                    return Err(e);
+                }
+                Err(e) => this_ref.errors[i].store(e.to_errno(), Ordering::Relaxed),
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers root bus `i` and does `pci_host_probe()`'s work; the first
+    /// takes the domain number, which a later one finds in the first's
+    /// bridge.
+    ///
+    /// # Safety
+    ///
+    /// As for [`HostBridge::probe`]; `bridges[..i]` are set (the first at
+    /// least), `bridges[i]` is null, and `domain` is [`Some`] for `i == 0`
+    /// only. On error nothing of root bus `i` remains.
+    unsafe fn add_root_bus(
+        &self,
+        i: usize,
+        domain: Option<DomainNr>,
+        config: HostBridgeConfig<'a>,
+        after_scan: &mut impl FnMut(&T, (u8, u8)),
+        after_assign: &mut impl FnMut(&BusDevice<'_>),
+    ) -> Result {
+        let this_ref = self;
         if config.windows.len() > MAX_WINDOWS {
+            return Err(EINVAL);
+        }
+        if (i == 0) != domain.is_some()
+            || (i != 0 && this_ref.bridges[0].load(Ordering::Acquire).is_null())
+        {
             return Err(EINVAL);
         }
         // pci_register_host_bridge() merges a window into the next one when
@@ -718,7 +784,7 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
             .cast::<bindings::device>()
             .cast_mut();
         let mut sysdata = bindings::pci_sysdata {
-            domain: domain.get(),
+            domain: this_ref.domain_nr,
             // SAFETY: `dev` is valid.
             node: unsafe { ext::kernel_ext_dev_to_node(dev) },
             ..Default::default()
@@ -727,21 +793,21 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         if config.dma_alias_parent && !unsafe { ext::kernel_ext_sysdata_alias(&mut sysdata, dev) } {
             return Err(EINVAL);
         }
-        // SAFETY: `backstop` is pinned in `this_ref`, whose teardown
-        // `run_backstop` is (idempotent); `PinnedDrop` disarms it before
-        // `self` goes, and the error paths below do.
-        unsafe { this_ref.backstop.arm(this_ref.parent) }?;
-        let remove_backstop = || this_ref.backstop.disarm(this_ref.parent);
-
         // SAFETY: Plain allocation.
         let bridge = unsafe { bindings::pci_alloc_host_bridge(mem::size_of::<Private>()) };
         if bridge.is_null() {
-            remove_backstop();
             return Err(ENOMEM);
         }
-        // The domain number goes with the bridge: its release frees it, after
-        // the last bus in it is gone.
+        // The domain number goes with the first bridge: its release frees it,
+        // after the last bus below it is gone. A later bridge has none (no
+        // `release_fn` either: no module text may run after unload); one of
+        // its devices held past the removal may outlive the number, harmless
+        // as its buses are on no list any more.
         let domain = ManuallyDrop::new(domain);
+        if let Some(domain) = domain.as_ref() {
+            // SAFETY: `bridge` is ours, unregistered.
+            unsafe { (*bridge).domain_nr = domain.get() };
+        }
         let mut resources = [bindings::resource {
             name: config.bus_name.as_char_ptr(),
             start: config.buses.0.into(),
@@ -786,7 +852,6 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
             (*bridge).sysdata = private.sysdata.get().cast::<c_void>();
             (*bridge).ops = ptr::from_ref(ops).cast_mut();
             (*bridge).busnr = config.buses.0.into();
-            (*bridge).domain_nr = domain.get();
         }
         if let Some(from) = config.grants_of {
             // SAFETY: `from` is valid, and so is its bus, which has a host
@@ -846,11 +911,10 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
             unsafe { bindings::put_device(&raw mut (*bridge).dev) };
             if !added {
                 // SAFETY: Ours, the last: its release frees the window list,
-                // the domain number and the private area (nothing in it
-                // needs dropping).
+                // the domain number if it has it, and the private area
+                // (nothing in it needs dropping).
                 unsafe { bindings::pci_free_host_bridge(bridge) };
             }
-            remove_backstop();
             return Err(e);
         }
         // SAFETY: The second reference, put once.
@@ -859,7 +923,7 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         unsafe { bindings::pci_lock_rescan_remove() };
         // INVARIANT: `bridge` is registered, with our reference; the backstop
         // action is in place.
-        this_ref.bridge.store(bridge, Ordering::Release);
+        this_ref.bridges[i].store(bridge, Ordering::Release);
         // SAFETY: Registered: its root bus is valid.
         let bus = unsafe { (*bridge).bus };
 
@@ -884,7 +948,7 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         }
         private.linked.store(linked, Ordering::Relaxed);
 
-        after_scan(&this_ref.ops);
+        after_scan(&this_ref.ops, config.buses);
         if config.reset_after_scan {
             // SAFETY: We hold the rescan lock.
             if let Err(e) = unsafe { reset_first_root_port(bus) } {
@@ -897,7 +961,8 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         }
         // SAFETY: As for the scan.
         unsafe { bindings::pci_assign_unassigned_bus_resources(bus) };
-        this_ref.for_each_device(after_assign);
+        // SAFETY: `bridge` is registered: its bus is valid.
+        unsafe { walk_bus(bridge, after_assign) };
         // The root bus is not PCIe; its root ports are.
         let configure = |child: *mut bindings::pci_bus| {
             // SAFETY: `child` is a valid, scanned bus below our root bus.
@@ -911,7 +976,7 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         unsafe { bindings::pci_unlock_rescan_remove() };
         // SAFETY: `bus` is valid, its devices scanned and configured.
         unsafe { bindings::pci_bus_add_devices(bus) };
-        if let Some(link) = this_ref.link_name {
+        if let Some(link) = config.link_name {
             // Best effort, as `pci_host_probe()` callers' links: a missing one
             // costs nothing else.
             // SAFETY: `dev` and `bus` are valid; the teardown removes the link.
@@ -936,38 +1001,27 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         self.msi.as_deref()
     }
 
-    /// Runs `f` on every device below the bridge, with the bus list locked,
-    /// as `pci_walk_bus` does.
+    /// Whether root bus `i` (in the order [`HostBridge::new`] was given
+    /// them) is there, or why it is not.
+    pub(crate) fn root_bus_result(&self, i: usize) -> Result {
+        match self.errors.get(i).map(|e| e.load(Ordering::Relaxed)) {
+            None => Err(EINVAL),
+            Some(0) if !self.bridges[i].load(Ordering::Acquire).is_null() => Ok(()),
+            Some(0) => Err(ENODEV),
+            Some(e) => Err(Error::from_errno(e)),
+        }
+    }
+
+    /// Runs `f` on every device below the root buses, with each bus list
+    /// locked in turn, as `pci_walk_bus` does.
     pub(crate) fn for_each_device<F: FnMut(&BusDevice<'_>)>(&self, mut f: F) {
-        /// # Safety
-        ///
-        /// `data` is the `F` below; `pdev` a device of the walked bus.
-        unsafe extern "C" fn visit<F: FnMut(&BusDevice<'_>)>(
-            pdev: *mut bindings::pci_dev,
-            data: *mut c_void,
-        ) -> c_int {
-            // SAFETY: `pdev` is a device of the walked bus (the caller's
-            // guarantee), valid for the call: the walk holds the bus semaphore.
-            let dev = BusDevice(unsafe { &*pdev.cast::<Opaque<bindings::pci_dev>>() });
-            // SAFETY: `data` is the `F` below (the caller's guarantee), which
-            // the walk does not touch.
-            let f = unsafe { &mut *data.cast::<F>() };
-            f(&dev);
-            0
+        for bridge in &self.bridges {
+            let bridge = bridge.load(Ordering::Acquire);
+            if !bridge.is_null() {
+                // SAFETY: `bridge` is registered (type invariant).
+                unsafe { walk_bus(bridge, &mut f) };
+            }
         }
-        let bridge = self.bridge.load(Ordering::Acquire);
-        if bridge.is_null() {
-            return;
-        }
-        // SAFETY: `bridge` is registered (type invariant): its bus is valid;
-        // `f` outlives the walk.
-        unsafe {
-            bindings::pci_walk_bus(
-                (*bridge).bus,
-                Some(visit::<F>),
-                ptr::from_mut(&mut f).cast::<c_void>(),
-            )
-        };
     }
 
     /// The [`Backstop`]'s teardown: that of the `HostBridge` around it.
@@ -981,14 +1035,31 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         this.teardown();
     }
 
-    /// Removes the bridge, its buses and devices, then revokes the
-    /// accessors and unlinks the windows; once only, whoever comes first
+    /// Removes the root buses, last first; once only, whoever comes first
     /// (the owner's drop or the devres backstop).
     fn teardown(&self) {
-        let bridge = self.bridge.swap(ptr::null_mut(), Ordering::AcqRel);
-        if bridge.is_null() {
-            return;
+        for i in (0..MAX_ROOT_BUSES).rev() {
+            let bridge = self.bridges[i].swap(ptr::null_mut(), Ordering::AcqRel);
+            if !bridge.is_null() {
+                // SAFETY: Taken out of `bridges`: registered, with our
+                // reference (type invariant), torn down once.
+                unsafe { self.remove_root_bus(bridge, self.link_names[i]) };
+            }
         }
+    }
+
+    /// Removes a bridge, its buses and devices, then revokes the accessors
+    /// and unlinks the windows.
+    ///
+    /// # Safety
+    ///
+    /// `bridge` is one of ours, registered, with our reference, which this
+    /// consumes; `link` the name its root bus was linked by.
+    unsafe fn remove_root_bus(
+        &self,
+        bridge: *mut bindings::pci_host_bridge,
+        link: Option<&'static CStr>,
+    ) {
         let dev = ptr::from_ref(self.parent)
             .cast::<bindings::device>()
             .cast_mut();
@@ -999,7 +1070,7 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         // take it only once they are gone, for the removal.
         // SAFETY: As above.
         unsafe { bindings::pci_stop_root_bus(bus) };
-        if let Some(link) = self.link_name {
+        if let Some(link) = link {
             // SAFETY: `dev` is valid; the link is `probe`'s, if it made one.
             unsafe { bindings::sysfs_remove_link(&raw mut (*dev).kobj, link.as_char_ptr()) };
         }
@@ -1085,10 +1156,44 @@ unsafe fn for_each_child_bus(
     }
 }
 
+/// Runs `f` on every device below `bridge`'s root bus, with the bus list
+/// locked, as `pci_walk_bus` does.
+///
+/// # Safety
+///
+/// `bridge` is registered.
+unsafe fn walk_bus<F: FnMut(&BusDevice<'_>)>(bridge: *mut bindings::pci_host_bridge, f: &mut F) {
+    /// # Safety
+    ///
+    /// `data` is the `F` below; `pdev` a device of the walked bus.
+    unsafe extern "C" fn visit<F: FnMut(&BusDevice<'_>)>(
+        pdev: *mut bindings::pci_dev,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: `pdev` is a device of the walked bus (the caller's
+        // guarantee), valid for the call: the walk holds the bus semaphore.
+        let dev = BusDevice(unsafe { &*pdev.cast::<Opaque<bindings::pci_dev>>() });
+        // SAFETY: `data` is the `F` below (the caller's guarantee), which
+        // the walk does not touch.
+        let f = unsafe { &mut *data.cast::<F>() };
+        f(&dev);
+        0
+    }
+    // SAFETY: `bridge` is registered (the caller's guarantee): its bus is
+    // valid; `f` outlives the walk.
+    unsafe {
+        bindings::pci_walk_bus(
+            (*bridge).bus,
+            Some(visit::<F>),
+            ptr::from_mut(f).cast::<c_void>(),
+        )
+    };
+}
+
 #[pinned_drop]
 impl<T: ConfigOps, M: MsiParentOps> PinnedDrop for HostBridge<'_, T, M> {
     fn drop(self: Pin<&mut Self>) {
-        if self.bridge.load(Ordering::Acquire).is_null() {
+        if self.bridges[0].load(Ordering::Acquire).is_null() {
             return;
         }
         // The devres action is not needed any more; if it already ran, the
@@ -1130,20 +1235,34 @@ mod tests {
     const WINDOW_CPU: u64 = 0x7f00_0000_0000;
     const WINDOW_BUS: u64 = 0x8000_0000;
 
-    /// Function 0 of the root bus: a type 0 header, class "unassigned", a
-    /// 4 KiB 32-bit memory BAR 0; the command register and interrupt line
-    /// are writable.
-    struct FakeConfig([AtomicU32; 16]);
+    /// The number of the second root bus in the two-root-bus test.
+    const OTHER_BUS: u8 = 5;
+
+    /// Function 0 of bus 0 and of bus [`OTHER_BUS`]: a type 0 header, class
+    /// "unassigned", a 4 KiB 32-bit memory BAR 0; the command register and
+    /// interrupt line are writable.
+    struct FakeConfig([[AtomicU32; 16]; 2]);
 
     impl FakeConfig {
         fn new() -> Self {
-            let space = [const { AtomicU32::new(0) }; 16];
-            space[0].store(
-                u32::from(DEVICE) << 16 | u32::from(VENDOR),
-                Ordering::Relaxed,
-            );
-            space[2].store(0xff00_0000, Ordering::Relaxed);
+            let space = [const { [const { AtomicU32::new(0) }; 16] }; 2];
+            for s in &space {
+                s[0].store(
+                    u32::from(DEVICE) << 16 | u32::from(VENDOR),
+                    Ordering::Relaxed,
+                );
+                s[2].store(0xff00_0000, Ordering::Relaxed);
+            }
             Self(space)
+        }
+
+        /// The function's config space, if `bus` and `devfn` name one.
+        fn space(&self, bus: u8, devfn: u8) -> Option<&[AtomicU32; 16]> {
+            match (bus, devfn) {
+                (0, 0) => Some(&self.0[0]),
+                (OTHER_BUS, 0) => Some(&self.0[1]),
+                _ => None,
+            }
         }
 
         /// Writable bits of each dword.
@@ -1159,26 +1278,23 @@ mod tests {
 
     impl ConfigOps for FakeConfig {
         fn read(&self, bus: u8, devfn: u8, reg: u16, len: u8) -> Option<u32> {
-            if bus != 0 || devfn != 0 {
-                return None;
-            }
+            let space = self.space(bus, devfn)?;
             let shift = u32::from(reg % 4) * 8;
             let mask = match len {
                 1 => 0xff,
                 2 => 0xffff,
                 _ => u32::MAX,
             };
-            let dword = self
-                .0
+            let dword = space
                 .get(usize::from(reg / 4))
                 .map_or(0, |d| d.load(Ordering::Relaxed));
             Some(dword >> shift & mask)
         }
 
         fn write(&self, bus: u8, devfn: u8, reg: u16, len: u8, value: u32) -> bool {
-            if bus != 0 || devfn != 0 {
+            let Some(space) = self.space(bus, devfn) else {
                 return false;
-            }
+            };
             let i = usize::from(reg / 4);
             let shift = u32::from(reg % 4) * 8;
             let mask = match len {
@@ -1186,7 +1302,7 @@ mod tests {
                 2 => 0xffff << shift,
                 _ => u32::MAX,
             } & Self::writable(i);
-            if let Some(d) = self.0.get(i) {
+            if let Some(d) = space.get(i) {
                 let _ = d.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
                     Some(old & !mask | (value << shift) & mask)
                 });
@@ -1218,26 +1334,32 @@ mod tests {
         }
     }
 
-    #[test]
-    fn fake_endpoint_found_and_revoked_on_removal() -> Result {
+    /// A KUnit device named `name` to hang host bridges from, bound until
+    /// the test ends.
+    fn kunit_parent(name: &'static CStr) -> Result<&'static device::Device<Bound>> {
         // SAFETY: Called from a KUnit test, which `name` outlives.
-        let raw = from_err_ptr(unsafe {
-            ext::kernel_ext_kunit_device_register(c"kernel_ext_pci_host".as_char_ptr())
-        })?;
+        let raw =
+            from_err_ptr(unsafe { ext::kernel_ext_kunit_device_register(name.as_char_ptr()) })?;
         // SAFETY: KUnit keeps the device registered, bound to its driver,
-        // until the test ends.
-        let parent: &device::Device<Bound> = unsafe { <device::Device>::from_raw(raw).as_bound() };
-        let domain = DomainNr::new()?;
-        let nr = domain.get();
+        // until the test ends, which the references given out do not outlive.
+        Ok(unsafe { <device::Device>::from_raw(raw).as_bound() })
+    }
+
+    /// A root bus from `buses.0` to `buses.1` with a 1 MiB window at CPU
+    /// address `cpu`, bus address `cpu - (WINDOW_CPU - WINDOW_BUS)`.
+    fn root_bus(buses: (u8, u8), cpu: u64) -> Result<HostBridgeConfig<'static>> {
         let mut windows = KVec::new();
-        let window_end = WINDOW_CPU + 0xf_ffff;
-        let offset = WINDOW_CPU - WINDOW_BUS;
         windows.push(
-            Window::memory(WINDOW_CPU, window_end, offset, c"kunit window")?,
+            Window::memory(
+                cpu,
+                cpu + 0xf_ffff,
+                WINDOW_CPU - WINDOW_BUS,
+                c"kunit window",
+            )?,
             GFP_KERNEL,
         )?;
-        let config = HostBridgeConfig {
-            buses: (0, 0),
+        Ok(HostBridgeConfig {
+            buses,
             bus_name: c"kunit bus",
             windows,
             dma_alias_parent: false,
@@ -1245,19 +1367,39 @@ mod tests {
             acpi_address: None,
             link_name: None,
             reset_after_scan: false,
-        };
-        let bridge = KBox::pin_init(
-            HostBridge::<FakeConfig, NoRemap>::new(
+        })
+    }
+
+    /// A host bridge over a [`FakeConfig`] with root buses `buses`.
+    fn fake_bridge(
+        parent: &'static device::Device<Bound>,
+        domain: DomainNr,
+        buses: &[(u8, u8)],
+    ) -> Result<Pin<KBox<HostBridge<'static, FakeConfig, NoRemap>>>> {
+        let mut configs = KVec::new();
+        for (i, &b) in buses.iter().enumerate() {
+            configs.push(root_bus(b, WINDOW_CPU + ((i as u64) << 20))?, GFP_KERNEL)?;
+        }
+        KBox::pin_init(
+            HostBridge::new(
                 parent,
                 domain,
                 Ok::<_, Error>(FakeConfig::new()),
-                config,
+                configs,
                 None,
-                |_| {},
+                |_, _| {},
                 |_| {},
             ),
             GFP_KERNEL,
-        )?;
+        )
+    }
+
+    #[test]
+    fn fake_endpoint_found_and_revoked_on_removal() -> Result {
+        let parent = kunit_parent(c"kernel_ext_pci_host")?;
+        let domain = DomainNr::new()?;
+        let nr = domain.get();
+        let bridge = fake_bridge(parent, domain, &[(0, 0)])?;
         let mut found = (0, (0, 0));
         bridge.for_each_device(|dev| found = (found.0 + 1, dev.ids()));
         assert_eq!(found, (1, (VENDOR, DEVICE)));
@@ -1293,6 +1435,38 @@ mod tests {
         // SAFETY: Ours, put once.
         unsafe { bindings::pci_dev_put(pdev) };
         // The last reference freed the bridge, and with it the domain number.
+        assert_eq!(DomainNr::new()?.get(), nr);
+        Ok(())
+    }
+
+    #[test]
+    fn second_root_bus_in_the_domain() -> Result {
+        let parent = kunit_parent(c"kernel_ext_pci_host_two")?;
+        let domain = DomainNr::new()?;
+        let nr = domain.get();
+        let bridge = fake_bridge(parent, domain, &[(0, 0), (OTHER_BUS, OTHER_BUS)])?;
+        assert!(bridge.root_bus_result(0).is_ok() && bridge.root_bus_result(1).is_ok());
+        let mut found = 0;
+        bridge.for_each_device(|_| found += 1);
+        assert_eq!(found, 2);
+        // The second root bus's endpoint, in the same domain.
+        // SAFETY: Plain lookup; the reference is put below.
+        let pdev = unsafe { bindings::pci_get_domain_bus_and_slot(nr, OTHER_BUS.into(), 0) };
+        assert!(!pdev.is_null());
+        // SAFETY: Ours, put once.
+        unsafe { bindings::pci_dev_put(pdev) };
+        drop(bridge);
+        assert_eq!(DomainNr::new()?.get(), nr);
+
+        // A second root bus the PCI core refuses (its number is taken) is
+        // left out, with the reason; the first stays and goes as usual.
+        let domain = DomainNr::new()?;
+        let bridge = fake_bridge(parent, domain, &[(0, 0), (0, 0)])?;
+        assert_eq!(bridge.root_bus_result(1), Err(EEXIST));
+        let mut found = 0;
+        bridge.for_each_device(|_| found += 1);
+        assert_eq!(found, 1);
+        drop(bridge);
         assert_eq!(DomainNr::new()?.get(), nr);
         Ok(())
     }

@@ -17,7 +17,7 @@ class Vmd:
     """One intel-vmd device and its children."""
 
     def __init__(self, name, slot, device_id, nvme=1, bus_start=0, shadow=False,
-                 hotplug_port=False, props="", null=False, case=None):
+                 hotplug_port=False, props="", null=False, case=None, bus1_nvme=None):
         self.name = name
         self.slot = slot
         self.device_id = device_id
@@ -31,6 +31,9 @@ class Vmd:
         self.null = null
         # A hostile-hardware case (Case) this VMD is, if any.
         self.case = case
+        # A second root bus (intel-vmd's bus1, <name>.1) with this many NVMe
+        # on ports of their own, and the hotplug port, if any, there too.
+        self.bus1_nvme = bus1_nvme
 
     @property
     def bdf(self):
@@ -46,26 +49,31 @@ class Vmd:
             return "refused" if self.device_id == 0x28C1 else "remap"
         return "bypass"
 
-    def _port(self, imgdir, port, drive, chassis, slot, size, extra=""):
+    def _port(self, imgdir, port, drive, chassis, slot, size, extra="", bus=None):
         """A root port on the VMD's bus and a drive (sparse file) for an NVMe."""
-        return [f"-device pcie-root-port,id={port},bus={self.name},"
+        return [f"-device pcie-root-port,id={port},bus={bus or self.name},"
                 f"chassis={chassis},slot={slot},addr=0x{slot:x}{extra}",
                 drive_opt(imgdir, drive, size, self.null)]
 
     def qemu_opts(self, imgdir, chassis):
+        bus1 = ",bus1=on" if self.bus1_nvme is not None else ""
         o = [f"-device intel-vmd,id={self.name},bus=pcie.0,addr=0x{self.slot:x},"
              f"device-id=0x{self.device_id:x},bus-start={self.bus_start},"
-             f"shadow={'on' if self.shadow else 'off'}{self.props}"]
-        for i in range(self.nvme):
-            o += self._port(imgdir, f"{self.name}rp{i}", f"{self.name}d{i}", chassis, i,
-                            512 << 20)
-            o.append(f"-device nvme,bus={self.name}rp{i},serial={self.name}n{i},"
-                     f"drive={self.name}d{i}")
+             f"shadow={'on' if self.shadow else 'off'}{bus1}{self.props}"]
+        # Ports, drives and serials: <name>rp0, <name>d0, <name>n0; on bus 1
+        # <name>b1rp0, ...
+        ports = [(self.name, "", i, i) for i in range(self.nvme)]
+        ports += [(f"{self.name}.1", "b1", i, 8 + i) for i in range(self.bus1_nvme or 0)]
+        for bus, b, i, slot in ports:
+            port, drive = f"{self.name}{b}rp{i}", f"{self.name}{b}d{i}"
+            o += self._port(imgdir, port, drive, chassis, slot, 512 << 20, bus=bus)
+            o.append(f"-device nvme,bus={port},serial={self.name}{b}n{i},drive={drive}")
             chassis += 1
         if self.hotplug_port:
             # Empty: the NVMe for its drive is hot-added by the test.
+            bus = self.name if self.bus1_nvme is None else f"{self.name}.1"
             o += self._port(imgdir, f"{self.name}hp", f"{self.name}hpd", chassis, 31,
-                            256 << 20, ",hotplug=on")
+                            256 << 20, ",hotplug=on", bus=bus)
             chassis += 1
         return o, chassis
 
@@ -301,6 +309,21 @@ HOSTILE = Machine("hostile", [
              "the PCI core ignores the NVMe (and leaks its name: vmtest.KNOWN_LEAKS)"),
 ])
 
+# Arrow Lake's second root bus (bus range 3, bus1.sh): an NVMe behind each
+# root bus and a hotplug port on the second; then the registers that
+# describe it wrong, where vmd_rs keeps the first root bus and says why.
+BUS1 = Machine("bus1", [
+    Vmd("vmd0", 0x10, 0xAD0B, bus_start=224, bus1_nvme=1, hotplug_port=True),
+    Vmd("vmd1", 0x11, 0xAD0B, bus_start=224, bus1_nvme=1,
+        props=",busrange0=0xf0e2,busrange1=0xffe8",
+        case=Case("overlapping bus ranges", "bound:1", "bound, 1 disk",
+                  "BUSRANGE0 e2-f0 and BUSRANGE1 e8-ff share buses")),
+    Vmd("vmd2", 0x12, 0xAD0B, bus_start=224, bus1_nvme=1,
+        props=",bus1-membar1-offset=0x4000000",
+        case=Case("MEMBAR1 offset past the BAR", "bound:1", "bound, 1 disk",
+                  "bus 1's MEMBAR1 window would start 64 MiB into a 32 MiB BAR")),
+])
+
 # What goes wrong while a driver is bound (matrix_runtime.sh): one healthy
 # 201D, which the test floods, feeds a bad vector and surprise-removes.
 RUNTIME = Machine("runtime", [Vmd("vmd10", 0x10, 0x201D)])
@@ -343,6 +366,7 @@ BENCH_DIRECT = Direct(4)
 # The PAIR machine's three NVMe, without its VMDs (nvme_cycles.sh).
 NO_VMD = Direct(3, null=False, name="no-vmd")
 
-MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BUS_MASTER, BYPASS, HOTPLUG, PAIR, SCARCE, HOSTILE,
+MACHINES = {m.name: m for m in (DEFAULT, MIXED, IOMMU, BUS_MASTER, BYPASS, HOTPLUG, PAIR, BUS1,
+                                SCARCE, HOSTILE,
                                 RUNTIME, FAULTS, BENCH_VMD, BENCH_DIRECT, PLAIN_HOTPLUG,
                                 NO_VMD)}

@@ -53,6 +53,57 @@ mod tests {
     }
 
     #[test]
+    fn second_root_bus() {
+        let b = Buses::new(224, 32 * MIB, false).unwrap();
+        // Firmware's split after the two root buses' own.
+        assert_eq!(
+            two_root_buses(&b, [0xf0e2, 0xfff1]),
+            Ok([
+                RootBus {
+                    number: 224,
+                    below: (0xe2, 0xf0)
+                },
+                RootBus {
+                    number: BUS1_NUMBER,
+                    below: (0xf1, 0xff)
+                }
+            ])
+        );
+        // The other way round is as good.
+        assert_eq!(
+            two_root_buses(&b, [0xfff1, 0xf0e2]).map(|r| r[1].below),
+            Ok((0xe2, 0xf0))
+        );
+        // Ending before starting, on a root bus's own number, overlapping.
+        assert!(two_root_buses(&b, [0xe2f0, 0xfff1]).is_err());
+        assert!(two_root_buses(&b, [0xf0e1, 0xfff1]).is_err());
+        assert!(two_root_buses(&b, [0xf0e2, 0xffe8]).is_err());
+        // Past the CFGBAR's last bus.
+        let small = Buses::new(224, 16 * MIB, false).unwrap();
+        assert!(two_root_buses(&small, [0xe8e2, 0xf0e9]).is_err());
+
+        // Root bus 80 is CFGBAR's second bus, which has no other name.
+        let two = b.with_second_root();
+        assert_eq!(two.cfg_offset(BUS1_NUMBER, 0x40, 0x18, 4), Some(0x14_0018));
+        assert_eq!(two.cfg_offset(225, 0, 0, 4), None);
+        assert_eq!(two.cfg_offset(224, 0, 0, 4), Some(0));
+        assert_eq!(two.cfg_offset(0xf1, 0, 0, 4), Some(0x11 << 20));
+        assert_eq!(b.cfg_offset(BUS1_NUMBER, 0, 0, 4), None);
+
+        // Windows split where bus 1's starts; both parts non-empty.
+        assert_eq!(
+            split_window((0x1000, 0x1fff), 0x1800),
+            Some([(0x1000, 0x17ff), (0x1800, 0x1fff)])
+        );
+        assert_eq!(split_window((0x1000, 0x1fff), 0x1000), None);
+        assert_eq!(split_window((0x1000, 0x1fff), 0x2000), None);
+        assert_eq!(
+            split_window((0x1000, 0x1fff), 0x1fff),
+            Some([(0x1000, 0x1ffe), (0x1fff, 0x1fff)])
+        );
+    }
+
+    #[test]
     fn windows() {
         assert_eq!(membar2_window(Features::MEMBAR_SHADOW_VSCAP), 0x2000);
         assert_eq!(membar2_window(Features::MEMBAR_SHADOW), 0x2010);

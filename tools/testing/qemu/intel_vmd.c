@@ -24,6 +24,9 @@
  *   -device pcie-root-port,id=rp0,bus=vmd0,chassis=1,slot=1
  *   -device nvme,bus=rp0,serial=vmd0n0,drive=d0
  *
+ * A client part with bus1=on has a second private root bus, <id>.1, as
+ * Arrow Lake's VMD does for the PCH's ports (bus restriction value 3).
+ *
  * The behaviour each device ID selects follows drivers/pci/controller/vmd.c
  * of Linux 7.3; see docs in the vmd_rs tree for the properties.
  *
@@ -44,6 +47,7 @@
 #include "exec/address-spaces.h"
 #include "hw/pci/msix.h"
 #include "hw/pci/pci.h"
+#include "hw/pci/pci_bridge.h"
 #include "hw/pci/pci_bus.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/pci_host.h"
@@ -73,15 +77,26 @@ OBJECT_DECLARE_SIMPLE_TYPE(IntelVMDHost, INTEL_VMD_HOST)
 #define VMD_REG_VMCONFIG_LEN    2
 #define VMD_VMCONFIG_REMAP_DIS  0x2     /* MSI remapping disabled (bypass) */
 #define VMD_VMCONFIG_BUS_SHIFT  8       /* bits 9:8: bus start 0/128/224 */
-#define VMD_VMCONFIG_BUS_MAX    3       /* 3 is reserved */
+#define VMD_VMCONFIG_BUS_MAX    3       /* 3: 224, and bus 1 at 225 */
+#define VMD_VMCONFIG_BUS_TWO    3
 #define VMD_REG_VMLOCK          0x70
 #define VMD_REG_VMLOCK_LEN      4
 #define VMD_VMLOCK_MB2_SHADOW   0x2
+/*
+ * bus1: each root bus's range of buses below its ports (start 7:0, end
+ * 15:8), and where bus 1's windows start in MEMBAR1 and MEMBAR2.
+ */
+#define VMD_REG_BUSRANGE0       0xc8
+#define VMD_REG_BUSRANGE1       0xcc
+#define VMD_REG_MEMBAR1_OFS     0xd0
+#define VMD_REG_MEMBAR2_OFS     0xd8
+#define VMD_BUS1_NUMBER         0x80    /* bus 1's ports' primary bus */
+#define VMD_BUS1_ECAM           1       /* bus 1's root bus in CFGBAR */
 
 /* Capabilities, placed clear of the VMD registers above */
 #define VMD_MSIX_CAP            0x80
-#define VMD_EXP_CAP             0x90
-#define VMD_VSCAP               0xd0
+#define VMD_EXP_CAP             0x8c            /* ends before BUSRANGE0 */
+#define VMD_VSCAP               0xe0
 #define VMD_VSCAP_LEN           24
 #define VMD_VSCAP_SHDW          0x53484457      /* "SHDW" */
 
@@ -137,6 +152,7 @@ struct IntelVMDHost {
     PCIHostState parent_obj;
 
     IntelVMDState *vmd;
+    bool bus1;                      /* the second root bus's host */
     char bus_path[32];
 };
 
@@ -146,6 +162,8 @@ struct IntelVMDState {
     const IntelVMDPart *part;
     IntelVMDHost host;
     PCIBus *bus;
+    IntelVMDHost host1;             /* bus1 */
+    PCIBus *bus1;
 
     /* The private bus's own address spaces */
     MemoryRegion bus_mem;
@@ -178,6 +196,11 @@ struct IntelVMDState {
     uint32_t vectors;
     uint8_t bus_start;
     bool shadow;
+    bool two_buses;                 /* bus1 */
+    uint16_t busrange0;
+    uint16_t busrange1;
+    uint32_t bus1_membar1_ofs;
+    uint64_t bus1_membar2_ofs;
     uint64_t host_membar1;
     uint64_t host_membar2;
     OnOffAuto bios_bypass;
@@ -211,12 +234,15 @@ struct IntelVMDState {
     uint32_t flood_left;
 };
 
-/* The private root bus numbers itself from the VMD's bus start. */
+/*
+ * The private root bus numbers itself from the VMD's bus start; the second
+ * one is the number its ports report as their primary bus.
+ */
 static int intel_vmd_bus_num(PCIBus *bus)
 {
     IntelVMDHost *host = INTEL_VMD_HOST(BUS(bus)->parent);
 
-    return host->vmd->bus_start;
+    return host->bus1 ? VMD_BUS1_NUMBER : host->vmd->bus_start;
 }
 
 static void intel_vmd_bus_class_init(ObjectClass *klass, void *data)
@@ -506,6 +532,8 @@ static PCIDevice *intel_vmd_ecam_device(IntelVMDState *s, hwaddr addr)
     unsigned int bus = addr >> 20;
     uint8_t devfn = (addr >> 12) & 0xff;
 
+    PCIDevice *dev;
+
     /* 28C1 indexes ECAM by absolute bus number, the others from the start. */
     if (!s->part->bios_info) {
         bus += s->bus_start;
@@ -514,7 +542,15 @@ static PCIDevice *intel_vmd_ecam_device(IntelVMDState *s, hwaddr addr)
     if (bus > 0xff || bus == s->cfg_ones_bus) {
         return NULL;
     }
-    return pci_find_device(s->bus, bus, devfn);
+    if (!s->bus1) {
+        return pci_find_device(s->bus, bus, devfn);
+    }
+    /* The second root bus answers in CFGBAR's second bus. */
+    if (bus == s->bus_start + VMD_BUS1_ECAM) {
+        return pci_find_device(s->bus1, VMD_BUS1_NUMBER, devfn);
+    }
+    dev = pci_find_device(s->bus, bus, devfn);
+    return dev ? dev : pci_find_device(s->bus1, bus, devfn);
 }
 
 static uint64_t intel_vmd_cfg_read(void *opaque, hwaddr addr, unsigned size)
@@ -933,6 +969,38 @@ static bool intel_vmd_check_props(IntelVMDState *s, Error **errp)
             return false;
         }
     }
+    if (s->two_buses) {
+        uint64_t buses = s->cfgbar_size >> 20;
+
+        if (!s->part->client || s->bus_start != 224) {
+            error_setg(errp, "bus1 needs a client part and bus-start=224");
+            return false;
+        }
+        if (buses < 4 || !s->membar1_size || !s->membar2_size) {
+            error_setg(errp, "bus1 needs a CFGBAR of 4 buses or more and "
+                       "both MEMBARs");
+            return false;
+        }
+        /* Firmware's split: half the buses after the root buses each. */
+        if (!s->busrange0 && !s->busrange1) {
+            unsigned int first = s->bus_start + 2;
+            unsigned int last = s->bus_start + MIN(buses, 32) - 1;
+            unsigned int mid = first + (last - first + 1) / 2 - 1;
+
+            s->busrange0 = first | mid << 8;
+            s->busrange1 = (mid + 1) | last << 8;
+        }
+        if (!s->bus1_membar1_ofs) {
+            s->bus1_membar1_ofs = s->membar1_size / 2;
+        }
+        if (!s->bus1_membar2_ofs) {
+            s->bus1_membar2_ofs = s->membar2_size / 2;
+        }
+    } else if (s->busrange0 || s->busrange1 || s->bus1_membar1_ofs ||
+               s->bus1_membar2_ofs) {
+        error_setg(errp, "busrange0/1 and bus1-membar1/2-offset need bus1");
+        return false;
+    }
     if (s->vectors < 1 || s->vectors > 256) {
         error_setg(errp, "vectors must be from 1 to 256");
         return false;
@@ -999,6 +1067,13 @@ static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
     pci_set_long(conf + VMD_REG_VMLOCK,
                  s->part->vmlock_shadow && s->shadow ?
                  VMD_VMLOCK_MB2_SHADOW : 0);
+    if (s->two_buses) {
+        /* As firmware left them; the hostile properties may disagree. */
+        pci_set_word(conf + VMD_REG_BUSRANGE0, s->busrange0);
+        pci_set_word(conf + VMD_REG_BUSRANGE1, s->busrange1);
+        pci_set_long(conf + VMD_REG_MEMBAR1_OFS, s->bus1_membar1_ofs);
+        pci_set_quad(conf + VMD_REG_MEMBAR2_OFS, s->bus1_membar2_ofs);
+    }
 
     if (pcie_endpoint_cap_init(pdev, VMD_EXP_CAP) < 0) {
         error_setg(errp, "intel-vmd: cannot add the PCIe capability");
@@ -1040,6 +1115,25 @@ static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
     if (!sysbus_realize(SYS_BUS_DEVICE(&s->host), errp)) {
         return;
     }
+    /* bus1: the second root bus shares the address spaces and remapping. */
+    if (s->two_buses) {
+        g_autofree char *name1 = g_strdup_printf("%s.1", name);
+
+        object_initialize_child(OBJECT(s), "host1", &s->host1,
+                                TYPE_INTEL_VMD_HOST);
+        s->host1.vmd = s;
+        s->host1.bus1 = true;
+        s->bus1 = pci_root_bus_new(DEVICE(&s->host1), "bus", &s->bus_mem,
+                                   &s->bus_io, 0, TYPE_INTEL_VMD_BUS);
+        g_free(BUS(s->bus1)->name);
+        BUS(s->bus1)->name = g_strdup(name1);
+        PCI_HOST_BRIDGE(&s->host1)->bus = s->bus1;
+        pci_bus_irqs(s->bus1, intel_vmd_set_irq, s, PCI_NUM_PINS);
+        pci_bus_map_irqs(s->bus1, intel_vmd_map_irq);
+        if (!sysbus_realize(SYS_BUS_DEVICE(&s->host1), errp)) {
+            return;
+        }
+    }
     if (s->fuzz_seed) {
         address_space_init(&s->bus_as, &s->bus_mem, "intel-vmd-bus-mem");
     }
@@ -1070,6 +1164,9 @@ static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
                                         &s->msi_window, 1);
     address_space_init(&s->dma_as, &s->dma_root, "intel-vmd-dma");
     pci_setup_iommu(s->bus, &intel_vmd_iommu_ops, s);
+    if (s->bus1) {
+        pci_setup_iommu(s->bus1, &intel_vmd_iommu_ops, s);
+    }
 
     /* BAR0: ECAM */
     memory_region_init_io(&s->cfgbar, OBJECT(s), &intel_vmd_cfg_ops, s,
@@ -1191,6 +1288,8 @@ static void intel_vmd_reset(DeviceState *dev)
     if (s->part->bus_restrict) {
         if (s->vmconfig_bus != VMD_VMCONFIG_BUS_AUTO) {
             vmconfig |= s->vmconfig_bus << VMD_VMCONFIG_BUS_SHIFT;
+        } else if (s->two_buses) {
+            vmconfig |= VMD_VMCONFIG_BUS_TWO << VMD_VMCONFIG_BUS_SHIFT;
         } else {
             vmconfig |= (s->bus_start == 0 ? 0 : s->bus_start == 128 ? 1 : 2)
                         << VMD_VMCONFIG_BUS_SHIFT;
@@ -1217,6 +1316,40 @@ static void intel_vmd_reset(DeviceState *dev)
     s->flood_left = 0;
     timer_del(s->flood_timer);
     intel_vmd_update_windows(s);
+}
+
+/*
+ * bus1: firmware numbers the buses below both root buses' ports from
+ * BUSRANGE0/1, one bus a port, and the ports on bus 1 report bus 0x80 as
+ * their primary bus.  Once the ports themselves are reset (the exit phase
+ * follows every hold phase of a system reset).
+ */
+static void intel_vmd_number_ports(PCIBus *bus, uint8_t primary,
+                                   uint16_t range)
+{
+    unsigned int next = range & 0xff, end = range >> 8;
+
+    for (int devfn = 0; devfn < ARRAY_SIZE(bus->devices); devfn++) {
+        PCIDevice *dev = bus->devices[devfn];
+
+        if (!dev || !IS_PCI_BRIDGE(dev) || next > end) {
+            continue;
+        }
+        pci_set_byte(dev->config + PCI_PRIMARY_BUS, primary);
+        pci_set_byte(dev->config + PCI_SECONDARY_BUS, next);
+        pci_set_byte(dev->config + PCI_SUBORDINATE_BUS, next);
+        next++;
+    }
+}
+
+static void intel_vmd_reset_exit(Object *obj, ResetType type)
+{
+    IntelVMDState *s = INTEL_VMD(obj);
+
+    if (s->bus1) {
+        intel_vmd_number_ports(s->bus, s->bus_start, s->busrange0);
+        intel_vmd_number_ports(s->bus1, VMD_BUS1_NUMBER, s->busrange1);
+    }
 }
 
 /* Run-time (QOM) properties */
@@ -1410,6 +1543,13 @@ static const Property intel_vmd_properties[] = {
     DEFINE_PROP_UINT32("vectors", IntelVMDState, vectors, 0),
     DEFINE_PROP_UINT8("bus-start", IntelVMDState, bus_start, 0),
     DEFINE_PROP_BOOL("shadow", IntelVMDState, shadow, false),
+    DEFINE_PROP_BOOL("bus1", IntelVMDState, two_buses, false),
+    DEFINE_PROP_UINT16("busrange0", IntelVMDState, busrange0, 0),
+    DEFINE_PROP_UINT16("busrange1", IntelVMDState, busrange1, 0),
+    DEFINE_PROP_UINT32("bus1-membar1-offset", IntelVMDState, bus1_membar1_ofs,
+                       0),
+    DEFINE_PROP_UINT64("bus1-membar2-offset", IntelVMDState, bus1_membar2_ofs,
+                       0),
     DEFINE_PROP_UINT64("host-membar1", IntelVMDState, host_membar1,
                        0xc0000000ULL),
     DEFINE_PROP_UINT64("host-membar2", IntelVMDState, host_membar2,
@@ -1453,6 +1593,7 @@ static void intel_vmd_class_init(ObjectClass *klass, void *data)
     dc->desc = "Intel Volume Management Device";
     dc->vmsd = &vmstate_intel_vmd;
     device_class_set_legacy_reset(dc, intel_vmd_reset);
+    RESETTABLE_CLASS(klass)->phases.exit = intel_vmd_reset_exit;
     device_class_set_props(dc, intel_vmd_properties);
     set_bit(DEVICE_CATEGORY_BRIDGE, dc->categories);
     /* Its private bus is not hot-unpluggable with it */

@@ -42,11 +42,6 @@ impl Ecam {
         })
     }
 
-    /// The domain's buses.
-    pub(crate) fn buses(&self) -> Buses {
-        self.buses
-    }
-
     fn access(&self, off: usize, len: u8, value: Option<u32>) -> Option<u32> {
         let guard = self.cfgbar.try_access()?;
         let bar: &pci::Bar<'_> = &guard;

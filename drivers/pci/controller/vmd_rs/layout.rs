@@ -19,7 +19,8 @@ const MEMBAR2_WINDOW_28C1: u64 = 0x30d0;
 /// The first bus number of the VMD domain, from VMCONFIG bits 9:8.
 ///
 /// Returns [`None`] for a value Linux does not know (none is left: 2 and 3
-/// both mean 224, as in the C driver).
+/// both mean 224, as in the C driver; on client parts 3 also means a
+/// second root bus, see [`two_root_buses`]).
 pub(crate) fn bus_start_from_vmconfig(bus_range: u8) -> Option<u8> {
     match bus_range {
         0 => Some(0),
@@ -27,6 +28,65 @@ pub(crate) fn bus_start_from_vmconfig(bus_range: u8) -> Option<u8> {
         2 | 3 => Some(224),
         _ => None,
     }
+}
+
+/// VMCONFIG's bus range value with which a client part has a second root
+/// bus (Arrow Lake's, for the PCH's ports).
+pub(crate) const BUS_RANGE_TWO_ROOT_BUSES: u8 = 3;
+
+/// The second root bus's number: the primary bus its root ports report.
+pub(crate) const BUS1_NUMBER: u8 = 0x80;
+
+/// Where the second root bus's config space is in CFGBAR: its second bus.
+const BUS1_ECAM: u8 = 1;
+
+/// A root bus of a domain with two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RootBus {
+    /// Its own number.
+    pub(crate) number: u8,
+    /// The first and last bus below its ports.
+    pub(crate) below: (u8, u8),
+}
+
+/// The two root buses, from BUSRANGE0/1 (start in bits 7:0, end in 15:8:
+/// the buses firmware numbered below each root bus's ports) of a domain of
+/// `buses` whose first two are the root buses' own.
+///
+/// The second root bus is numbered as its ports report it (0x80), so that
+/// the PCI core finds their primary bus number right and keeps firmware's
+/// numbering. Returns what is inconsistent otherwise.
+pub(crate) fn two_root_buses(
+    buses: &Buses,
+    ranges: [u16; 2],
+) -> core::result::Result<[RootBus; 2], &'static str> {
+    let [(s0, e0), (s1, e1)] = ranges.map(|r| ((r & 0xff) as u8, (r >> 8) as u8));
+    if s0 > e0 || s1 > e1 {
+        return Err("a bus range ends before it starts");
+    }
+    let first = u16::from(buses.start) + 2;
+    if u16::from(s0.min(s1)) < first || e0.max(e1) > buses.end {
+        return Err("a bus range is outside the CFGBAR's buses after the two root buses");
+    }
+    if s0 <= e1 && s1 <= e0 {
+        return Err("the bus ranges overlap");
+    }
+    Ok([
+        RootBus {
+            number: buses.start,
+            below: (s0, e0),
+        },
+        RootBus {
+            number: BUS1_NUMBER,
+            below: (s1, e1),
+        },
+    ])
+}
+
+/// A child window split at CPU address `at` into the first root bus's part
+/// (below) and the second's; [`None`] unless both parts are non-empty.
+pub(crate) fn split_window((start, end): (u64, u64), at: u64) -> Option<[(u64, u64); 2]> {
+    (at > start && at <= end).then(|| [(start, at - 1), (at, end)])
 }
 
 /// The bus numbers of a VMD domain and how they map onto CFGBAR.
@@ -39,6 +99,9 @@ pub(crate) struct Buses {
     /// Whether CFGBAR is indexed by absolute bus number (28C1) rather than
     /// from `start`.
     absolute: bool,
+    /// Whether the domain's second bus is a second root bus, numbered
+    /// [`BUS1_NUMBER`].
+    second_root: bool,
     /// Size of CFGBAR in bytes.
     cfgbar_size: u64,
 }
@@ -63,8 +126,18 @@ impl Buses {
             start,
             end: last.min(0xff) as u8,
             absolute,
+            second_root: false,
             cfgbar_size,
         })
+    }
+
+    /// The same domain with its second bus a second root bus, known by
+    /// [`BUS1_NUMBER`] (and no longer by its own number).
+    pub(crate) fn with_second_root(self) -> Self {
+        Self {
+            second_root: true,
+            ..self
+        }
     }
 
     /// Number of buses in the domain.
@@ -78,10 +151,21 @@ impl Buses {
     /// domain. (The C driver refuses an access ending exactly at the end of
     /// CFGBAR; this does not.)
     pub(crate) fn cfg_offset(&self, bus: u8, devfn: u8, reg: u16, len: u8) -> Option<usize> {
-        if bus < self.start || bus > self.end || reg > 0xfff {
+        if reg > 0xfff {
             return None;
         }
-        let ecam_bus = if self.absolute { bus } else { bus - self.start };
+        let ecam_bus = if self.second_root && bus == BUS1_NUMBER {
+            BUS1_ECAM
+        } else if bus < self.start
+            || bus > self.end
+            || (self.second_root && bus - self.start == BUS1_ECAM)
+        {
+            return None;
+        } else if self.absolute {
+            bus
+        } else {
+            bus - self.start
+        };
         let offset =
             (u64::from(ecam_bus) << ECAM_BUS_SHIFT) | (u64::from(devfn) << 12) | u64::from(reg);
         if offset + u64::from(len) > self.cfgbar_size {

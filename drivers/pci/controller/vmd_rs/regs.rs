@@ -24,6 +24,32 @@ register! {
         /// MEMBAR2 shadow registers hold the host's MEMBAR addresses.
         1:1 membar2_shadow;
     }
+
+    /// Client parts with a second root bus (bus range 3): the buses
+    /// firmware numbered below the first root bus's ports.
+    pub(crate) BUSRANGE0(u16) @ 0xc8 {
+        15:0 value;
+    }
+
+    /// The same for the second root bus.
+    pub(crate) BUSRANGE1(u16) @ 0xcc {
+        15:0 value;
+    }
+
+    /// Offset in MEMBAR1 where the second root bus's window starts.
+    pub(crate) BUS1_MEMBAR1_OFFSET(u32) @ 0xd0 {
+        31:0 value;
+    }
+
+    /// Offset in MEMBAR2 where the second root bus's window starts: low half.
+    pub(crate) BUS1_MEMBAR2_OFFSET_LO(u32) @ 0xd8 {
+        31:0 value;
+    }
+
+    /// High half.
+    pub(crate) BUS1_MEMBAR2_OFFSET_HI(u32) @ 0xdc {
+        31:0 value;
+    }
 }
 
 // MEMBAR2 registers.  MMIO regions guarantee 32-bit alignment only, so the

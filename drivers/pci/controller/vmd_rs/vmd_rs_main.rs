@@ -159,6 +159,8 @@ struct Summary {
     buses: Buses,
     /// CPU start, end and CPU minus bus address of MEMBAR1/2's windows.
     windows: [(u64, u64, u64); 2],
+    /// The second root bus, if asked for: its layout.
+    bus1: Option<Bus1>,
 }
 
 impl Summary {
@@ -176,15 +178,29 @@ impl Summary {
             }
         )?;
         writeln!(f, "buses: {:02x}-{:02x}", self.buses.start, self.buses.end)?;
-        for (i, (start, end, offset)) in self.windows.iter().enumerate() {
+        let mut windows = [self.windows.map(|(s, e, _)| (s, e)), [(0, 0); 2]];
+        if let Some(bus1) = &self.bus1 {
+            windows = bus1.windows;
+            let [r0, r1] = bus1.roots;
             writeln!(
                 f,
-                "membar{}: {:#x}-{:#x} offset {:#x}",
-                i + 1,
-                start,
-                end,
-                offset
+                "root buses: {:02x} ({:02x}-{:02x}), {:02x} ({:02x}-{:02x})",
+                r0.number, r0.below.0, r0.below.1, r1.number, r1.below.0, r1.below.1
             )?;
+        }
+        let buses = if self.bus1.is_some() { 2 } else { 1 };
+        for (b, bus_windows) in windows.iter().take(buses).enumerate() {
+            for (i, (start, end)) in bus_windows.iter().enumerate() {
+                writeln!(
+                    f,
+                    "{}membar{}: {:#x}-{:#x} offset {:#x}",
+                    ["", "bus1 "][b],
+                    i + 1,
+                    start,
+                    end,
+                    self.windows[i].2
+                )?;
+            }
         }
         Ok(())
     }
@@ -255,6 +271,15 @@ fn bios_pm_quirk(dev: &BusDevice<'_>) {
     dev.enable_link_pm();
 }
 
+/// A client VMD's second root bus (bus range 3).
+#[derive(Clone, Copy)]
+struct Bus1 {
+    /// The root buses.
+    roots: [layout::RootBus; 2],
+    /// Each root bus's part of the MEMBAR1 and MEMBAR2 child windows.
+    windows: [[(u64, u64); 2]; 2],
+}
+
 /// What probe learns from the hardware before it creates the domain.
 struct Layout {
     buses: Buses,
@@ -266,6 +291,8 @@ struct Layout {
     /// Start of the child window in MEMBAR2.
     membar2_window: u64,
     mode: MsiMode,
+    /// The second root bus, if the VMD has one the registers describe.
+    bus1: Option<Bus1>,
 }
 
 impl Layout {
@@ -331,6 +358,7 @@ impl VmdDriver {
         };
         let mut start = 0;
         let mut shadow = None;
+        let mut two_roots = false;
 
         if features.contains(Features::USE_BIOS_INFO) {
             // Firmware's own registers in MEMBAR2; mapped only while read.
@@ -373,6 +401,8 @@ impl VmdDriver {
                     dev_err!(pdev, "unknown bus offset setting {}\n", range);
                     ENODEV
                 })?;
+                two_roots = range == layout::BUS_RANGE_TWO_ROOT_BUSES
+                    && features.contains(Features::CLIENT);
             }
         }
 
@@ -403,12 +433,22 @@ impl VmdDriver {
                 offsets[i] = layout::window_offset(bars[i], phys[i]);
             }
         }
+        let bus1 = if two_roots {
+            Self::bus1(pdev, &buses, windows, bars)?
+        } else {
+            None
+        };
         let mut layout = Layout {
-            buses,
+            buses: if bus1.is_some() {
+                buses.with_second_root()
+            } else {
+                buses
+            },
             windows,
             offsets,
             membar2_window,
             mode: MsiMode::Remap,
+            bus1,
         };
         let setting = RemapSetting::from_index(MSI_REMAP.get());
         // Under Xen, Xen owns the interrupt controller: child MSIs written
@@ -447,6 +487,63 @@ impl VmdDriver {
     }
 }
 
+impl VmdDriver {
+    /// Reads where a client VMD's second root bus is (bus range 3). If the
+    /// registers do not describe one that fits, the VMD is used as Linux
+    /// 7.3 does (one root bus), with a message.
+    fn bus1(
+        pdev: &pci::Device<Bound>,
+        buses: &Buses,
+        windows: [(u64, u64); 2],
+        bars: [u64; 2],
+    ) -> Result<Option<Bus1>> {
+        let config = pdev.config_space();
+        let ranges = [
+            config.read(regs::BUSRANGE0).value().get(),
+            config.read(regs::BUSRANGE1).value().get(),
+        ];
+        let offsets = [
+            u64::from(config.read(regs::BUS1_MEMBAR1_OFFSET).value().get()),
+            u64::from(config.read(regs::BUS1_MEMBAR2_OFFSET_LO).value().get())
+                | u64::from(config.read(regs::BUS1_MEMBAR2_OFFSET_HI).value().get()) << 32,
+        ];
+        let roots = match layout::two_root_buses(buses, ranges) {
+            Ok(roots) => roots,
+            Err(why) => {
+                dev_err!(
+                    pdev,
+                    "second root bus left out: BUSRANGE0 {:#06x}, BUSRANGE1 {:#06x}: {}\n",
+                    ranges[0],
+                    ranges[1],
+                    why
+                );
+                return Ok(None);
+            }
+        };
+        let mut split = [[(0, 0); 2]; 2];
+        for i in 0..2 {
+            let at = bars[i].checked_add(offsets[i]);
+            let Some(parts) = at.and_then(|at| layout::split_window(windows[i], at)) else {
+                dev_err!(
+                    pdev,
+                    "second root bus left out: its MEMBAR{} offset {:#x} is not inside the child window {:#x}-{:#x}\n",
+                    i + 1,
+                    offsets[i],
+                    windows[i].0,
+                    windows[i].1
+                );
+                return Ok(None);
+            };
+            split[0][i] = parts[0];
+            split[1][i] = parts[1];
+        }
+        Ok(Some(Bus1 {
+            roots,
+            windows: split,
+        }))
+    }
+}
+
 impl pci::Driver for VmdDriver {
     type IdInfo = Features;
     type Data<'bound> = Vmd<'bound>;
@@ -477,11 +574,50 @@ impl pci::Driver for VmdDriver {
         );
         set_dma_mask_64_or_32(pdev).inspect_err(|_| dev_err!(pdev, "no usable DMA mask\n"))?;
         let cfgbar = pdev.iomap_region(CFGBAR, c"vmd_rs")?.into_devres()?;
-        let mut windows = KVec::with_capacity(2, GFP_KERNEL)?;
-        for (i, bar) in [MEMBAR1, MEMBAR2].into_iter().enumerate() {
-            let name = [c"VMD MEMBAR1", c"VMD MEMBAR2"][i];
-            let w = Window::in_bar(pdev, bar, layout.windows[i].0, layout.offsets[i], name)?;
-            windows.push(w, GFP_KERNEL)?;
+        // One root bus with the whole windows, or two with a part each: the
+        // bus numbers and MEMBAR1/2 windows of each.
+        let (roots, n) = match &layout.bus1 {
+            Some(b) => (
+                [0, 1].map(|i| ((b.roots[i].number, b.roots[i].below.1), b.windows[i])),
+                2,
+            ),
+            None => (
+                [((layout.buses.start, layout.buses.end), layout.windows); 2],
+                1,
+            ),
+        };
+        let bound: &'bound pci::Device<Bound> = pdev;
+        let mut configs = KVec::with_capacity(n, GFP_KERNEL)?;
+        for (r, &(buses, part)) in roots[..n].iter().enumerate() {
+            let mut windows = KVec::with_capacity(2, GFP_KERNEL)?;
+            for (i, bar) in [MEMBAR1, MEMBAR2].into_iter().enumerate() {
+                let name = [
+                    [c"VMD MEMBAR1", c"VMD MEMBAR2"],
+                    [c"VMD MEMBAR1 BUS1", c"VMD MEMBAR2 BUS1"],
+                ][r][i];
+                windows.push(
+                    Window::in_bar(bound, bar, part[i], layout.offsets[i], name)?,
+                    GFP_KERNEL,
+                )?;
+            }
+            configs.push(
+                HostBridgeConfig {
+                    buses,
+                    bus_name: [c"VMD CFGBAR", c"VMD CFGBAR BUS1"][r],
+                    windows,
+                    // The children's DMA and MSIs carry the VMD's requester
+                    // ID (x86: `pci_real_dma_dev`, `is_vmd`).
+                    dma_alias_parent: true,
+                    // _OSC grants of the real host bridge, not a hypervisor's.
+                    grants_of: (!layout.in_guest()).then_some(bound),
+                    acpi_address: Some(acpi_address),
+                    link_name: Some([c"domain", c"domain1"][r]),
+                    // The root ports are not in firmware's view: resetting the
+                    // hierarchy is the driver's job.
+                    reset_after_scan: true,
+                },
+                GFP_KERNEL,
+            )?;
         }
         let ecam = Arc::pin_init(Ecam::new(cfgbar, layout.buses), GFP_KERNEL)?;
         // Allocated before the domain exists: nothing may fail after it
@@ -501,6 +637,7 @@ impl pci::Driver for VmdDriver {
             guest: layout.in_guest(),
             buses: layout.buses,
             windows: [0, 1].map(|i| (layout.windows[i].0, layout.windows[i].1, layout.offsets[i])),
+            bus1: layout.bus1,
         };
         let info = KBox::pin_init(
             dir.read_callback_file(c"info", Ok::<_, Error>(summary), &Summary::show),
@@ -525,32 +662,28 @@ impl pci::Driver for VmdDriver {
             }
         };
         let pm_quirk = features.contains(Features::BIOS_PM_QUIRK);
-        let bound: &'bound pci::Device<Bound> = pdev;
+        let bus1 = layout.bus1;
         let bus = KBox::pin_init(
             HostBridge::new(
                 bound.as_ref(),
                 domain,
                 Ok::<_, Error>(ecam),
-                HostBridgeConfig {
-                    buses: (layout.buses.start, layout.buses.end),
-                    bus_name: c"VMD CFGBAR",
-                    windows,
-                    // The children's DMA and MSIs carry the VMD's requester
-                    // ID (x86: `pci_real_dma_dev`, `is_vmd`).
-                    dma_alias_parent: true,
-                    // _OSC grants of the real host bridge, not a hypervisor's.
-                    grants_of: (!layout.in_guest()).then_some(bound),
-                    acpi_address: Some(acpi_address),
-                    link_name: Some(c"domain"),
-                    // The root ports are not in firmware's view: resetting the
-                    // hierarchy is the driver's job.
-                    reset_after_scan: true,
-                },
+                configs,
                 remap,
                 // Stale windows from a previous owner would collide with the
                 // new layout. Through the accessors, under their lock (vmd.c
                 // writes CFGBAR directly, without its lock).
-                |ecam| close_bridge_windows(ecam, ecam.buses().start..=ecam.buses().end),
+                // Each root bus's own buses only: the other's devices may be
+                // probing already.
+                move |ecam, (root, last)| match bus1
+                    .and_then(|b| b.roots.into_iter().find(|r| r.number == root))
+                {
+                    Some(r) => {
+                        close_bridge_windows(ecam, root..=root);
+                        close_bridge_windows(ecam, r.below.0..=r.below.1);
+                    }
+                    None => close_bridge_windows(ecam, root..=last),
+                },
                 move |dev| {
                     if pm_quirk {
                         bios_pm_quirk(dev)
@@ -560,6 +693,25 @@ impl pci::Driver for VmdDriver {
             GFP_KERNEL,
         )
         .inspect_err(|_| set_msi_remapping(pdev, features, true))?;
+        if let Some(bus1) = &layout.bus1 {
+            match bus.root_bus_result(1) {
+                Ok(()) => dev_info!(
+                    pdev,
+                    "Second root bus {:02x} (buses {:02x}-{:02x}) beside {:02x} ({:02x}-{:02x})\n",
+                    bus1.roots[1].number,
+                    bus1.roots[1].below.0,
+                    bus1.roots[1].below.1,
+                    bus1.roots[0].number,
+                    bus1.roots[0].below.0,
+                    bus1.roots[0].below.1
+                ),
+                Err(e) => dev_err!(
+                    pdev,
+                    "can't create the second root bus ({:?}): the devices behind it stay hidden\n",
+                    e
+                ),
+            }
+        }
         match bus.msi_parent().map(|m| m.ops().vectors()) {
             Some((n, irq)) => dev_info!(
                 pdev,
