@@ -446,8 +446,9 @@ pub(crate) struct HostBridgeConfig<'a> {
     /// Look up the devices' ACPI companions under the parent's while they
     /// are scanned and added (firmware may describe them there): the
     /// address (`_ADR`) of a device's companion, from its bus number
-    /// relative to the root bus and its devfn; [`None`] if it has none.
-    /// Without CONFIG_ACPI there are none.
+    /// relative to this root bus and its devfn; [`None`] if it has none.
+    /// Without CONFIG_ACPI there are none. (Two root buses of a domain
+    /// under one companion would give their devices the same addresses.)
     pub(crate) acpi_address: Option<fn(u8, u8) -> Option<u64>>,
     /// Name of the parent device's sysfs link to the root bus, if any.
     pub(crate) link_name: Option<&'static CStr>,
@@ -744,8 +745,8 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
     }
 
     /// Registers root bus `i` and does `pci_host_probe()`'s work; the first
-    /// takes the domain number, which a later one finds in the first's
-    /// bridge.
+    /// takes the domain number (a later one is in the same domain through
+    /// its sysdata).
     ///
     /// # Safety
     ///
@@ -892,13 +893,17 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         // A second reference for the error path below.
         // SAFETY: `bridge` is valid, its device initialised.
         unsafe { bindings::get_device(&raw mut (*bridge).dev) };
+        // Held until the devices are configured: a rescan in between would
+        // add them before the driver's hooks ran and resources were assigned.
         // SAFETY: Takes a mutex we do not hold; released below.
         unsafe { bindings::pci_lock_rescan_remove() };
         // SAFETY: `bridge` is fully set up; the rescan lock is held.
         let ret = to_result(unsafe { bindings::pci_scan_root_bus_bridge(bridge) });
-        // SAFETY: Taken above.
-        unsafe { bindings::pci_unlock_rescan_remove() };
         if let Err(e) = ret {
+            // SAFETY: Taken above.
+            unsafe { bindings::pci_unlock_rescan_remove() };
+            // The hook must not name a bridge that is about to be freed.
+            drop(_hook);
             // 7.3's pci_register_host_bridge() puts one reference too many
             // when the root bus's device_register() fails after the bridge's
             // device_add() succeeded: its `unregister:` path puts the
@@ -919,8 +924,6 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         }
         // SAFETY: The second reference, put once.
         unsafe { bindings::put_device(&raw mut (*bridge).dev) };
-        // SAFETY: Takes a mutex we do not hold; released below.
-        unsafe { bindings::pci_lock_rescan_remove() };
         // INVARIANT: `bridge` is registered, with our reference; the backstop
         // action is in place.
         this_ref.bridges[i].store(bridge, Ordering::Release);
@@ -1199,8 +1202,8 @@ impl<T: ConfigOps, M: MsiParentOps> PinnedDrop for HostBridge<'_, T, M> {
         // The devres action is not needed any more; if it already ran, the
         // bridge is gone and `teardown` does nothing.
         self.backstop.disarm(self.parent);
-        // Its devices, it and then its host bridge go before the accessors
-        // (`ops`) and the MSI domain (`msi`), which drop after this.
+        // The root buses with their devices and host bridges go before the
+        // accessors (`ops`) and the MSI domain (`msi`), which drop after this.
         self.teardown();
     }
 }

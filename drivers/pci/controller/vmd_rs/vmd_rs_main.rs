@@ -7,6 +7,11 @@
 //! BAR2 and BAR4 (MEMBAR1/2), and its devices' MSIs are remapped onto the
 //! VMD's own MSI-X vectors.  See Documentation/vmd_rs.rst.
 
+use core::sync::atomic::{
+    AtomicBool,
+    Ordering, //
+};
+
 use kernel::{
     bindings,
     debugfs,
@@ -159,8 +164,10 @@ struct Summary {
     buses: Buses,
     /// CPU start, end and CPU minus bus address of MEMBAR1/2's windows.
     windows: [(u64, u64, u64); 2],
-    /// The second root bus, if asked for: its layout.
+    /// The second root bus, if the registers describe one: its layout.
     bus1: Option<Bus1>,
+    /// Whether that root bus came up.
+    bus1_up: AtomicBool,
 }
 
 impl Summary {
@@ -178,8 +185,9 @@ impl Summary {
             }
         )?;
         writeln!(f, "buses: {:02x}-{:02x}", self.buses.start, self.buses.end)?;
+        let bus1 = self.bus1.filter(|_| self.bus1_up.load(Ordering::Relaxed));
         let mut windows = [self.windows.map(|(s, e, _)| (s, e)), [(0, 0); 2]];
-        if let Some(bus1) = &self.bus1 {
+        if let Some(bus1) = &bus1 {
             windows = bus1.windows;
             let [r0, r1] = bus1.roots;
             writeln!(
@@ -188,7 +196,7 @@ impl Summary {
                 r0.number, r0.below.0, r0.below.1, r1.number, r1.below.0, r1.below.1
             )?;
         }
-        let buses = if self.bus1.is_some() { 2 } else { 1 };
+        let buses = if bus1.is_some() { 2 } else { 1 };
         for (b, bus_windows) in windows.iter().take(buses).enumerate() {
             for (i, (start, end)) in bus_windows.iter().enumerate() {
                 writeln!(
@@ -510,7 +518,7 @@ impl VmdDriver {
         let roots = match layout::two_root_buses(buses, ranges) {
             Ok(roots) => roots,
             Err(why) => {
-                dev_err!(
+                dev_warn!(
                     pdev,
                     "second root bus left out: BUSRANGE0 {:#06x}, BUSRANGE1 {:#06x}: {}\n",
                     ranges[0],
@@ -524,7 +532,7 @@ impl VmdDriver {
         for i in 0..2 {
             let at = bars[i].checked_add(offsets[i]);
             let Some(parts) = at.and_then(|at| layout::split_window(windows[i], at)) else {
-                dev_err!(
+                dev_warn!(
                     pdev,
                     "second root bus left out: its MEMBAR{} offset {:#x} is not inside the child window {:#x}-{:#x}\n",
                     i + 1,
@@ -610,7 +618,11 @@ impl pci::Driver for VmdDriver {
                     dma_alias_parent: true,
                     // _OSC grants of the real host bridge, not a hypervisor's.
                     grants_of: (!layout.in_guest()).then_some(bound),
-                    acpi_address: Some(acpi_address),
+                    // vmd.c's numbering relative to bus 0's start; what
+                    // firmware calls the second root bus's devices is not
+                    // known, and relative to their own root bus they would
+                    // take the first's companions.
+                    acpi_address: (r == 0).then_some(acpi_address as fn(u8, u8) -> Option<u64>),
                     link_name: Some([c"domain", c"domain1"][r]),
                     // The root ports are not in firmware's view: resetting the
                     // hierarchy is the driver's job.
@@ -638,6 +650,7 @@ impl pci::Driver for VmdDriver {
             buses: layout.buses,
             windows: [0, 1].map(|i| (layout.windows[i].0, layout.windows[i].1, layout.offsets[i])),
             bus1: layout.bus1,
+            bus1_up: AtomicBool::new(false),
         };
         let info = KBox::pin_init(
             dir.read_callback_file(c"info", Ok::<_, Error>(summary), &Summary::show),
@@ -694,6 +707,8 @@ impl pci::Driver for VmdDriver {
         )
         .inspect_err(|_| set_msi_remapping(pdev, features, true))?;
         if let Some(bus1) = &layout.bus1 {
+            info.bus1_up
+                .store(bus.root_bus_result(1).is_ok(), Ordering::Relaxed);
             match bus.root_bus_result(1) {
                 Ok(()) => dev_info!(
                     pdev,
