@@ -761,12 +761,11 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         after_scan: &mut impl FnMut(&T, (u8, u8)),
         after_assign: &mut impl FnMut(&BusDevice<'_>),
     ) -> Result {
-        let this_ref = self;
         if config.windows.len() > MAX_WINDOWS {
             return Err(EINVAL);
         }
         if (i == 0) != domain.is_some()
-            || (i != 0 && this_ref.bridges[0].load(Ordering::Acquire).is_null())
+            || (i != 0 && self.bridges[0].load(Ordering::Acquire).is_null())
         {
             return Err(EINVAL);
         }
@@ -781,11 +780,11 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         if merged_orphan {
             return Err(EINVAL);
         }
-        let dev = ptr::from_ref(this_ref.parent)
+        let dev = ptr::from_ref(self.parent)
             .cast::<bindings::device>()
             .cast_mut();
         let mut sysdata = bindings::pci_sysdata {
-            domain: this_ref.domain_nr,
+            domain: self.domain_nr,
             // SAFETY: `dev` is valid.
             node: unsafe { ext::kernel_ext_dev_to_node(dev) },
             ..Default::default()
@@ -831,7 +830,7 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         }
         let private = Private {
             sysdata: Opaque::new(sysdata),
-            ops: AtomicPtr::new(ptr::from_ref(&this_ref.ops).cast::<c_void>().cast_mut()),
+            ops: AtomicPtr::new(ptr::from_ref(&self.ops).cast::<c_void>().cast_mut()),
             acpi_address: config.acpi_address,
             resources: Opaque::new(resources),
             linked: AtomicU8::new(0),
@@ -870,7 +869,7 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
             }
         }
         // The root bus takes the bridge's MSI domain: remapped, or the parent's.
-        let msi_domain = match &this_ref.msi {
+        let msi_domain = match &self.msi {
             Some(msi) => msi.irq_domain(),
             // SAFETY: `dev` is valid.
             None => unsafe { ext::kernel_ext_dev_get_msi_domain(dev) },
@@ -926,7 +925,7 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         unsafe { bindings::put_device(&raw mut (*bridge).dev) };
         // INVARIANT: `bridge` is registered, with our reference; the backstop
         // action is in place.
-        this_ref.bridges[i].store(bridge, Ordering::Release);
+        self.bridges[i].store(bridge, Ordering::Release);
         // SAFETY: Registered: its root bus is valid.
         let bus = unsafe { (*bridge).bus };
 
@@ -951,12 +950,12 @@ impl<'a, T: ConfigOps, M: MsiParentOps> HostBridge<'a, T, M> {
         }
         private.linked.store(linked, Ordering::Relaxed);
 
-        after_scan(&this_ref.ops, config.buses);
+        after_scan(&self.ops, config.buses);
         if config.reset_after_scan {
             // SAFETY: We hold the rescan lock.
             if let Err(e) = unsafe { reset_first_root_port(bus) } {
                 dev_warn!(
-                    this_ref.parent,
+                    self.parent,
                     "can't reset the hierarchy below the root bus: {:?}; devices keep the state firmware left\n",
                     e
                 );
