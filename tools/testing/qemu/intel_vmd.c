@@ -56,6 +56,8 @@
 #include "hw/sysbus.h"
 #include "migration/vmstate.h"
 #include "qom/object.h"
+#include "system/cpus.h"
+#include "system/runstate.h"
 #include "trace.h"
 
 #define TYPE_INTEL_VMD          "intel-vmd"
@@ -1368,7 +1370,22 @@ static void intel_vmd_set_removed(Object *obj, bool value, Error **errp)
     s->removed = value;
     trace_intel_vmd_removed(value);
     if (DEVICE(obj)->realized) {
+        /*
+         * From the monitor, while vCPUs run: a vCPU's TLB keeps pointing
+         * into the old memory map until it takes the flush TCG queues for
+         * it, but QEMU 10.0's iotlb_to_section() looks its entries up in
+         * the new map (an assertion, seen once under IO).  Paused, every
+         * vCPU takes the flush before it runs again.
+         */
+        bool running = runstate_is_running();
+
+        if (running) {
+            pause_all_vcpus();
+        }
         intel_vmd_update_removed(s);
+        if (running) {
+            resume_all_vcpus();
+        }
     }
 }
 
