@@ -14,14 +14,6 @@ Besides IOPS and latency: the share of NVMe completions whose hard
 interrupt ran on a CPU that submits to its queue ("local"), and the
 function-call IPIs per I/O.
 
-And a measure that does not depend on the host's load: guest instructions
-per 4 KiB read at QD1 ("insn/IO"), from boots of one vCPU under QEMU's
--icount shift=0 (a nanosecond of guest time is an instruction) with a
-SCHED_IDLE spinner that keeps the CPU from idling (guest/icount_spin.c):
-the work of a window is its guest time less what the spinner's iterations
-cost.  Its rounds run after the IOPS rounds; each boot measures every mode
-twice.
-
 Writes bench-results/<date>/results.{json,csv} and chart.png, prints the
 table.  The kernel is the bench flavour (no lockdep, kmemleak, ...)."""
 
@@ -126,56 +118,20 @@ def text_size(ko):
                if line.startswith(".text"))
 
 
-def build_spin():
-    """The guest's instruction-count spinner, static (the guest runs the
-    host's userland, but needs no library of a given version)."""
-    out = os.path.join(CACHE, "bench-build", "icount_spin")
-    subprocess.run(["cc", "-O2", "-static", "-Wall", "-o", out,
-                    os.path.join(HERE, "guest", "icount_spin.c")], check=True)
-    return out
-
-
-def insn_per_io(rep):
-    """Instructions per read of one repeat of bench.sh's icount_measure:
-    the spinner's cost per iteration from the two idle windows, then the
-    work of the dd windows, whose difference is `n` reads."""
-    def dt_dc(w):
-        t0, c0, t1, c1 = w
-        return t1 - t0, c1 - c0
-    (ti1, ci1), (ti2, ci2) = dt_dc(rep["idle1"]), dt_dc(rep["idle2"])
-    if ci2 == ci1:
-        return None
-    k = (ti2 - ti1) / (ci2 - ci1)
-    work = [t - k * c for t, c in (dt_dc(rep["dd1"]), dt_dc(rep["dd2"]))]
-    return (work[1] - work[0]) / rep["n"]
-
-
-def boot(config, ko, runtime, spin=None):
-    """One boot of a configuration; returns {mode: measurements}.  With
-    `spin`, the instruction counts (one vCPU, -icount) instead."""
+def boot(config, ko, runtime):
+    """One boot of a configuration; returns {mode: measurements}."""
     drv = {"direct": "none", "C": "vmd", "rust": "vmd_rs"}[config]
     machine = machines.BENCH_DIRECT if config == "direct" else machines.BENCH_VMD
-    kind = "icount" if spin else "fio"
     res = vmtest.run(os.path.join(HERE, "guest", "bench.sh"),
-                     args=[drv, str(runtime)] + ([spin] if spin else []),
-                     name=f"bench {config} ({kind})", flavour="bench", machine=machine,
-                     timeout=1800, keep=True, ko=ko, cpus=1 if spin else CPUS,
-                     qemu_opts="-icount shift=0,sleep=off" if spin else "",
-                     log=os.path.join(CACHE, "logs", f"bench-{config}-{kind}.log"))
+                     args=[drv, str(runtime)],
+                     name=f"bench {config}", flavour="bench", machine=machine,
+                     timeout=1200, keep=True, ko=ko, cpus=CPUS,
+                     log=os.path.join(CACHE, "logs", f"bench-{config}.log"))
     ok = res.tests and all(t[1] for t in res.tests) and not res.timed_out
     out = {}
     for f in sorted(os.listdir(res.outdir)):
         path = os.path.join(res.outdir, f)
-        if f.startswith("icount-"):
-            with open(path) as fh:
-                try:
-                    m = json.load(fh)
-                except ValueError:
-                    continue
-            reps = [insn_per_io(r) for r in m["icount"]]
-            out.setdefault(m["mode"], {})["insn"] = {
-                "insn_per_io": med(reps), "insn_repeats": reps}
-        elif f.startswith("misc-"):
+        if f.startswith("misc-"):
             with open(path) as fh:
                 m = json.load(fh)
             out.setdefault(m["mode"], {}).update(
@@ -225,7 +181,7 @@ def spread(xs):
 
 def metrics(wl):
     """The metrics a workload reports."""
-    return {"probe": ["probe_ms"], "cfg": ["cfg_reads_per_s"], "insn": ["insn_per_io"]}.get(
+    return {"probe": ["probe_ms"], "cfg": ["cfg_reads_per_s"]}.get(
         wl, ["iops", "p50_us", "p99_us", "local", "ipi_per_io"])
 
 
@@ -241,7 +197,7 @@ def summarize(rounds):
     """Medians and spreads per row, workload, metric and configuration."""
     table = []
     for row, modes in ROWS:
-        for wl in WORKLOADS + ["probe", "cfg", "insn"]:
+        for wl in WORKLOADS + ["probe", "cfg"]:
             entry = {"row": row, "workload": wl}
             for cfg in ("direct", "C", "rust"):
                 mode = modes.get(cfg)
@@ -255,8 +211,7 @@ def summarize(rounds):
 
 
 NAMES = {"iops": "IOPS", "p50_us": "p50 us", "p99_us": "p99 us", "probe_ms": "probe ms",
-         "cfg_reads_per_s": "cfg/s", "local": "local", "ipi_per_io": "IPI/IO",
-         "insn_per_io": "insn/IO"}
+         "cfg_reads_per_s": "cfg/s", "local": "local", "ipi_per_io": "IPI/IO"}
 # Digits after the point, where not 0.
 DIGITS = {"local": 3, "ipi_per_io": 3}
 
@@ -341,7 +296,7 @@ def round_ratios(rounds):
     configurations of a round ran back to back)."""
     out = {}
     for row, modes in ROWS:
-        for wl in WORKLOADS + ["probe", "cfg", "insn"]:
+        for wl in WORKLOADS + ["probe", "cfg"]:
             for k in metrics(wl):
                 for a, b in RATIOS:
                     if a not in modes or b not in modes or (wl == "probe" and b == "direct"):
@@ -388,8 +343,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--icount-rounds", type=int, default=2,
-                    help="rounds of the instruction counts (one vCPU, -icount)")
     ap.add_argument("--runtime", type=int, default=4, help="seconds per fio run")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     ap.add_argument("--compare", nargs=2, metavar="DIR",
@@ -402,7 +355,6 @@ def main():
     ko, kdir = build_module()
     sizes = {"vmd.ko": text_size(os.path.join(kdir, "drivers/pci/controller/vmd.ko")),
              "vmd_rs.ko": text_size(ko)}
-    spin = build_spin() if a.icount_rounds else None
     rounds = []
     for r in range(a.rounds):
         this = {}
@@ -410,16 +362,6 @@ def main():
             print(f"# round {r + 1}/{a.rounds}: {cfg}", flush=True)
             this[cfg] = boot(cfg, ko, a.runtime)
         rounds.append(this)
-    # The instruction counts: rounds of their own, merged into the first
-    # rounds (or rounds of their own if there are fewer).
-    for r in range(a.icount_rounds):
-        for cfg in ("direct", "C", "rust"):
-            print(f"# instruction counts {r + 1}/{a.icount_rounds}: {cfg}", flush=True)
-            counts = boot(cfg, ko, a.runtime, spin)
-            if r >= len(rounds):
-                rounds.append({})
-            for mode, m in counts.items():
-                rounds[r].setdefault(cfg, {}).setdefault(mode, {}).update(m)
     table = summarize(rounds)
 
     stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
@@ -437,16 +379,6 @@ def main():
     print("# medians [min-max] over the rounds; probe ms: module load until every "
           "namespace exists (one load for both VMDs); cfg/s: whole config spaces "
           "read through sysfs per second (each NVMe and its port)")
-    print("# insn/IO: guest instructions per 4 KiB read at QD1, one vCPU, -icount; "
-          "each boot's repeats:")
-    for row, modes in ROWS:
-        for cfg in ("direct", "C", "rust"):
-            if cfg not in modes:
-                continue
-            reps = [value(r, cfg, modes[cfg], "insn", "insn_repeats") for r in rounds]
-            reps = [" ".join(f"{x:.0f}" for x in rr) for rr in reps if rr]
-            if reps:
-                print(f"#   {row:<26} {cfg:<6} " + " | ".join(reps))
     print_table(table)
     print(f"# results in {out} ({time.monotonic() - start:.0f} s)")
     return 0

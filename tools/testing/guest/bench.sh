@@ -3,17 +3,14 @@
 #
 # `make bench`, guest side: one configuration's measurements, as JSON files
 # in $OUT for the host to read.  Usage:
-#   bench.sh <none|vmd|vmd_rs> <manifest> <fio seconds> [<icount_spin>]
+#   bench.sh <none|vmd|vmd_rs> <manifest> <fio seconds>
 # none: NVMe on the root complex.  vmd, vmd_rs: every VMD of the manifest,
 # in the mode the driver picks; vmd_rs then once more with msi_remap=on.
-# With icount_spin (a VM run with -icount shift=0), guest instructions per
-# I/O instead of fio's measurements.
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/vmd_lib.sh"
 DRV=$1
 MANIFEST=$2
 RUNTIME=${3:-5}
-SPIN=${4:-}
 total=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
 
 nvme_count() {
@@ -97,41 +94,11 @@ cfg_reads() {
 	echo $((n * ${#devs[@]} * 1000000000 / (t1 - t0)))
 }
 
-# Guest time (ns) and spinner iterations of a window around command $@, as
-# "t0 c0 t1 c1" (icount_spin counts in $OUT/spin).
-window() {
-	local a b
-	a=$("$SPIN" -r "$OUT/spin")
-	"$@" >/dev/null 2>&1
-	b=$("$SPIN" -r "$OUT/spin")
-	echo "$a $b"
-}
-
-# Instructions per 4 KiB read at QD1 on disk $2 (mode $1): windows of N and
-# 2N O_DIRECT reads by dd (the difference cancels dd's own start), and of
-# two sleeps (the spinner's cost per iteration), twice over.
-icount_measure() {
-	local mode=$1 disk=$2 n=10000 i out=""
-	for i in 1 2; do
-		out="$out{\"n\": $n,"
-		out="$out \"dd1\": [$(window dd if="/dev/$disk" of=/dev/null bs=4k count=$n iflag=direct | tr ' ' ,)],"
-		out="$out \"dd2\": [$(window dd if="/dev/$disk" of=/dev/null bs=4k count=$((2 * n)) iflag=direct | tr ' ' ,)],"
-		out="$out \"idle1\": [$(window sleep 0.2 | tr ' ' ,)],"
-		out="$out \"idle2\": [$(window sleep 0.4 | tr ' ' ,)]}"
-		[ $i -lt 2 ] && out="$out, "
-	done
-	echo "{\"mode\": \"$mode\", \"icount\": [$out]}" >"$OUT/icount-$mode.json"
-}
-
 # All measurements of one mode on the disks given; $1 names it.
 measure() {
 	local mode=$1 probe=$2
 	shift 2
 	local first=$1
-	if [ -n "$SPIN" ]; then
-		icount_measure "$mode" "$first"
-		return
-	fi
 	run_fio 1-qd1 "$mode-1-qd1" "$first"
 	run_fio 1-qd32 "$mode-1-qd32" "$first"
 	run_fio 4-qd1 "$mode-4-qd1" "$@"
@@ -151,11 +118,6 @@ disks_of() {
 
 ktap_header 1
 fails=0
-if [ -n "$SPIN" ]; then
-	"$SPIN" "$OUT/spin" &
-	SPIN_PID=$!
-	trap 'kill $SPIN_PID' EXIT
-fi
 if [ "$DRV" = none ]; then
 	measure direct "" $(disks_of -) || fails=1
 else
