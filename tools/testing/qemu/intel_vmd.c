@@ -1030,6 +1030,36 @@ static bool intel_vmd_check_props(IntelVMDState *s, Error **errp)
     return true;
 }
 
+/*
+ * A private root bus on its own host bridge, QOM child @child of the VMD
+ * (@bus1: the second), named @name.  Children find the bus by that name
+ * (bus=<id>), but as the QOM child of that name, the bus would make the
+ * partial QOM path "<id>" ambiguous, and qom-set <id> ... (the run-time
+ * triggers below) would find nothing: the bus is the host's QOM child
+ * "bus", named <id>.
+ */
+static PCIBus *intel_vmd_root_bus(IntelVMDState *s, IntelVMDHost *host,
+                                  bool bus1, const char *child,
+                                  const char *name, Error **errp)
+{
+    PCIBus *bus;
+
+    object_initialize_child(OBJECT(s), child, host, TYPE_INTEL_VMD_HOST);
+    host->vmd = s;
+    host->bus1 = bus1;
+    bus = pci_root_bus_new(DEVICE(host), "bus", &s->bus_mem, &s->bus_io, 0,
+                           TYPE_INTEL_VMD_BUS);
+    g_free(BUS(bus)->name);
+    BUS(bus)->name = g_strdup(name);
+    PCI_HOST_BRIDGE(host)->bus = bus;
+    pci_bus_irqs(bus, intel_vmd_set_irq, s, PCI_NUM_PINS);
+    pci_bus_map_irqs(bus, intel_vmd_map_irq);
+    if (!sysbus_realize(SYS_BUS_DEVICE(host), errp)) {
+        return NULL;
+    }
+    return bus;
+}
+
 static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
 {
     IntelVMDState *s = INTEL_VMD(pdev);
@@ -1099,40 +1129,17 @@ static void intel_vmd_realize(PCIDevice *pdev, Error **errp)
     memory_region_init(&s->bus_mem, OBJECT(s), "intel-vmd-bus-mem",
                        UINT64_MAX);
     memory_region_init(&s->bus_io, OBJECT(s), "intel-vmd-bus-io", 64 * KiB);
-    object_initialize_child(OBJECT(s), "host", &s->host, TYPE_INTEL_VMD_HOST);
-    s->host.vmd = s;
-    s->bus = pci_root_bus_new(DEVICE(&s->host), "bus", &s->bus_mem,
-                              &s->bus_io, 0, TYPE_INTEL_VMD_BUS);
-    /*
-     * Children find the bus by the VMD's id (bus=<id>), but as the QOM
-     * child of that name, the bus would make the partial QOM path "<id>"
-     * ambiguous, and qom-set <id> ... (the run-time triggers below) would
-     * find nothing: the bus is the host's QOM child "bus", named <id>.
-     */
-    g_free(BUS(s->bus)->name);
-    BUS(s->bus)->name = g_strdup(name);
-    PCI_HOST_BRIDGE(&s->host)->bus = s->bus;
-    pci_bus_irqs(s->bus, intel_vmd_set_irq, s, PCI_NUM_PINS);
-    pci_bus_map_irqs(s->bus, intel_vmd_map_irq);
-    if (!sysbus_realize(SYS_BUS_DEVICE(&s->host), errp)) {
+    s->bus = intel_vmd_root_bus(s, &s->host, false, "host", name, errp);
+    if (!s->bus) {
         return;
     }
     /* bus1: the second root bus shares the address spaces and remapping. */
     if (s->two_buses) {
         g_autofree char *name1 = g_strdup_printf("%s.1", name);
 
-        object_initialize_child(OBJECT(s), "host1", &s->host1,
-                                TYPE_INTEL_VMD_HOST);
-        s->host1.vmd = s;
-        s->host1.bus1 = true;
-        s->bus1 = pci_root_bus_new(DEVICE(&s->host1), "bus", &s->bus_mem,
-                                   &s->bus_io, 0, TYPE_INTEL_VMD_BUS);
-        g_free(BUS(s->bus1)->name);
-        BUS(s->bus1)->name = g_strdup(name1);
-        PCI_HOST_BRIDGE(&s->host1)->bus = s->bus1;
-        pci_bus_irqs(s->bus1, intel_vmd_set_irq, s, PCI_NUM_PINS);
-        pci_bus_map_irqs(s->bus1, intel_vmd_map_irq);
-        if (!sysbus_realize(SYS_BUS_DEVICE(&s->host1), errp)) {
+        s->bus1 = intel_vmd_root_bus(s, &s->host1, true, "host1", name1,
+                                     errp);
+        if (!s->bus1) {
             return;
         }
     }
