@@ -442,7 +442,7 @@ impl VmdDriver {
             }
         }
         let bus1 = if two_roots {
-            Self::bus1(pdev, &buses, windows, bars)?
+            Self::bus1(pdev, &buses, windows, bars)
         } else {
             None
         };
@@ -493,9 +493,7 @@ impl VmdDriver {
             })?;
         Ok(layout)
     }
-}
 
-impl VmdDriver {
     /// Reads where a client VMD's second root bus is (bus range 3). If the
     /// registers do not describe one that fits, the VMD is used as Linux
     /// 7.3 does (one root bus), with a message.
@@ -504,7 +502,7 @@ impl VmdDriver {
         buses: &Buses,
         windows: [(u64, u64); 2],
         bars: [u64; 2],
-    ) -> Result<Option<Bus1>> {
+    ) -> Option<Bus1> {
         let config = pdev.config_space();
         let ranges = [
             config.read(regs::BUSRANGE0).value().get(),
@@ -525,7 +523,7 @@ impl VmdDriver {
                     ranges[1],
                     why
                 );
-                return Ok(None);
+                return None;
             }
         };
         let mut split = [[(0, 0); 2]; 2];
@@ -540,15 +538,15 @@ impl VmdDriver {
                     windows[i].0,
                     windows[i].1
                 );
-                return Ok(None);
+                return None;
             };
             split[0][i] = parts[0];
             split[1][i] = parts[1];
         }
-        Ok(Some(Bus1 {
+        Some(Bus1 {
             roots,
             windows: split,
-        }))
+        })
     }
 }
 
