@@ -14,6 +14,15 @@ Besides IOPS and latency: the share of NVMe completions whose hard
 interrupt ran on a CPU that submits to its queue ("local"), and the
 function-call IPIs per I/O.
 
+Guest instructions per I/O, a measure that depends far less on the
+host's speed than IOPS: boots of their own (two per configuration by
+default, so that the table shows how far they agree) under QEMU's
+insn_count plugin (qemu/insn_count.c), where guest/insn_io.c runs each
+workload five times between marks; the median of the five.  The table has
+the kernel's instructions per I/O; a VMD configuration's minus direct's is
+what the VMD driver adds to the I/O path (in remap mode: its interrupt
+path, and for C the completions it sends to other CPUs).
+
 Writes bench-results/<date>/results.{json,csv} and chart.png, prints the
 table.  The kernel is the bench flavour (no lockdep, kmemleak, ...)."""
 
@@ -23,6 +32,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -38,6 +48,8 @@ ROOT = vmtest.ROOT
 CACHE = vmtest.CACHE
 WORKLOADS = ["1-qd1", "1-qd32", "4-qd1", "4-qd32"]
 CPUS = 4
+# What the plugin counts: the kernel's and user space's instructions.
+COUNTS = ("kinsn", "uinsn")
 
 
 def build_module():
@@ -65,6 +77,64 @@ def build_module():
     subprocess.run(["make", "-s", "-C", kdir, "LLVM=-19", f"M={src}", "modules"],
                    check=True, env=env)
     return os.path.join(src, "vmd_rs.ko"), kdir
+
+
+def build_plugin():
+    """QEMU's insn_count plugin, against the plugin API of the QEMU in the
+    cache (its build keeps qemu-plugin.h)."""
+    qemu = os.path.join(CACHE, "qemu", "current")
+    out = os.path.join(CACHE, "bench-build", "insn_count.so")
+    glib = subprocess.run(["pkg-config", "--cflags", "glib-2.0"], capture_output=True,
+                          text=True, check=True).stdout.split()
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", *glib, f"-I{qemu}", "-o", out,
+                    os.path.join(HERE, "qemu", "insn_count.c")], check=True)
+    return out
+
+
+def build_insn_io():
+    """The guest's I/O loop for the instruction counts (guest/insn_io.c)."""
+    out = os.path.join(CACHE, "bench-build", "insn_io")
+    subprocess.run(["cc", "-O2", "-Wall", "-pthread", "-o", out,
+                    os.path.join(HERE, "guest", "insn_io.c")], check=True)
+    return out
+
+
+def split_name(name):
+    """(mode, workload) of `<mode>-<disks>-qd<N>`; the mode has a dash inside."""
+    parts = name.split("-")
+    return "-".join(parts[:-2]), "-".join(parts[-2:])
+
+
+def plugin_args(kdir):
+    """The insn_count plugin's image= argument for the bench kernel (the
+    count boots run without KASLR): the image's physical addresses."""
+    image = {}
+    with open(os.path.join(kdir, "System.map")) as fh:
+        for line in fh:
+            addr, _, sym = line.split()[:3]
+            if sym in ("_text", "_end"):
+                # x86-64's __START_KERNEL_map.
+                image[sym] = int(addr, 16) - 0xffffffff80000000
+    return f"image={image['_text']:#x}:{image['_end']:#x}"
+
+
+def insn_per_io(outdir, counts):
+    """{mode: {workload: {"kinsn": .., "uinsn": ..}}}: kernel and user
+    instructions per I/O of each workload, from the plugin's counts at
+    insn_io's marks, the median over the workload's runs."""
+    with open(counts) as fh:
+        at = {int(f[0]): [int(x) for x in f[1:]] for f in map(str.split, fh)}
+    runs = {}
+    with open(os.path.join(outdir, "marks")) as fh:
+        for label, name, ios in map(str.split, fh):
+            start, end = at[int(label)], at[int(label) + 1]
+            runs.setdefault(name, []).append([(e - s) / int(ios) for s, e in zip(start, end)])
+    out = {}
+    for name, per_io in runs.items():
+        mode, wl = split_name(name)
+        out.setdefault(mode, {})[wl] = {k: med([r[i] for r in per_io])
+                                        for i, k in enumerate(COUNTS)}
+    return out
 
 
 def read_interrupts(lines):
@@ -118,16 +188,37 @@ def text_size(ko):
                if line.startswith(".text"))
 
 
-def boot(config, ko, runtime):
-    """One boot of a configuration; returns {mode: measurements}."""
+def guest_run(config, ko, args, name, **kw):
+    """Boots a configuration's machine and runs bench.sh with `args` after
+    the driver's name; returns (Result, whether the guest passed)."""
     drv = {"direct": "none", "C": "vmd", "rust": "vmd_rs"}[config]
     machine = machines.BENCH_DIRECT if config == "direct" else machines.BENCH_VMD
-    res = vmtest.run(os.path.join(HERE, "guest", "bench.sh"),
-                     args=[drv, str(runtime)],
-                     name=f"bench {config}", flavour="bench", machine=machine,
-                     timeout=1200, keep=True, ko=ko, cpus=CPUS,
-                     log=os.path.join(CACHE, "logs", f"bench-{config}.log"))
+    res = vmtest.run(os.path.join(HERE, "guest", "bench.sh"), args=[drv, *args],
+                     name=f"{name} {config}", flavour="bench", machine=machine,
+                     timeout=1800, keep=True, ko=ko, cpus=CPUS,
+                     log=os.path.join(CACHE, "logs", f"{name}-{config}.log"), **kw)
     ok = res.tests and all(t[1] for t in res.tests) and not res.timed_out
+    if not ok:
+        print(f"# {name} {config}: the guest reported a failure, see its log", flush=True)
+    return res, ok
+
+
+def count_boot(config, ko, plugin, insn_io, args):
+    """One boot of a configuration under the insn_count plugin (`args`: its
+    arguments for the kernel); returns {mode: {workload: instructions per
+    I/O}} ({} if the guest failed)."""
+    counts = os.path.join(CACHE, "logs", f"insn-{config}.txt")
+    res, ok = guest_run(config, ko, ["1", insn_io], "bench-count", append="nokaslr",
+                        qemu_opts=f"-plugin {plugin},out={counts},{args}")
+    try:
+        return insn_per_io(res.outdir, counts) if ok else {}
+    finally:
+        shutil.rmtree(res.outdir, ignore_errors=True)
+
+
+def boot(config, ko, runtime):
+    """One boot of a configuration; returns {mode: measurements}."""
+    res, _ = guest_run(config, ko, [str(runtime)], "bench")
     out = {}
     for f in sorted(os.listdir(res.outdir)):
         path = os.path.join(res.outdir, f)
@@ -138,9 +229,7 @@ def boot(config, ko, runtime):
                 probe_ms=m["probe_ns"] / 1e6 if m["probe_ns"] else None,
                 cfg_reads_per_s=m["cfg_reads_per_s"])
         elif f.startswith("fio-"):
-            # fio-<mode>-<disks>-qd<N>.json; the mode has a dash inside.
-            parts = f[4:-5].split("-")
-            mode, wl = "-".join(parts[:-2]), "-".join(parts[-2:])
+            mode, wl = split_name(f[4:-5])
             with open(path) as fh:
                 try:
                     j = json.load(fh)
@@ -156,8 +245,6 @@ def boot(config, ko, runtime):
                               read["total_ios"]),
             }
     shutil.rmtree(res.outdir, ignore_errors=True)
-    if not ok:
-        print(f"# bench {config}: the guest reported a failure, see its log", flush=True)
     return out
 
 
@@ -288,6 +375,48 @@ def chart(table, path):
     fig.savefig(path, dpi=120)
 
 
+def summarize_counts(count_rounds):
+    """Per row and workload: each configuration's kernel and user
+    instructions per I/O in every count boot."""
+    table = []
+    for row, modes in ROWS:
+        for wl in WORKLOADS:
+            entry = {"row": row, "workload": wl}
+            for cfg, mode in modes.items():
+                for k in COUNTS:
+                    vals = [((r.get(cfg) or {}).get(mode) or {}).get(wl, {}).get(k)
+                            for r in count_rounds]
+                    vals = [v for v in vals if v is not None]
+                    if vals:
+                        entry.setdefault(cfg, {})[k] = vals
+            table.append(entry)
+    return table
+
+
+def print_counts(table, k, stream=sys.stdout):
+    """Count `k` per I/O of each boot, its spread ((max - min) / median),
+    and the differences of the medians: what each VMD driver adds to
+    direct's and rust's difference to C's."""
+    head = (f"{'row':<26} {'load':<7} {'direct':>22} {'C':>22} {'rust':>22} "
+            f"{'C-dir':>7} {'rust-dir':>8} {'rust-C':>7}")
+    print(head, file=stream)
+    print("-" * len(head), file=stream)
+    for e in table:
+        cells, meds = [], {}
+        for cfg in ("direct", "C", "rust"):
+            vals = e.get(cfg, {}).get(k)
+            if not vals:
+                cells.append(f"{'':>22}")
+                continue
+            meds[cfg] = med(vals)
+            rel = (max(vals) - min(vals)) / meds[cfg] if meds[cfg] else 0
+            cells.append(f"{' '.join(f'{v:.0f}' for v in vals)} ({rel:.1%})".rjust(22))
+        diffs = [fmt(meds[a] - meds[b]) if a in meds and b in meds else "-"
+                 for a, b in (("C", "direct"), ("rust", "direct"), ("rust", "C"))]
+        print(f"{e['row']:<26} {e['workload']:<7} {' '.join(cells)} {diffs[0]:>7} "
+              f"{diffs[1]:>8} {diffs[2]:>7}", file=stream)
+
+
 RATIOS = [("rust", "C"), ("rust", "direct"), ("C", "direct")]
 
 
@@ -344,6 +473,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runtime", type=int, default=4, help="seconds per fio run")
+    ap.add_argument("--count-rounds", type=int, default=2,
+                    help="boots per configuration under the insn_count plugin")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     ap.add_argument("--compare", nargs=2, metavar="DIR",
                     help="compare the ratios of two earlier runs (no new run)")
@@ -362,7 +493,18 @@ def main():
             print(f"# round {r + 1}/{a.rounds}: {cfg}", flush=True)
             this[cfg] = boot(cfg, ko, a.runtime)
         rounds.append(this)
+    insn_io = build_insn_io()
+    plugin = build_plugin()
+    args = plugin_args(kdir)
+    count_rounds = []
+    for r in range(a.count_rounds):
+        this = {}
+        for cfg in ("direct", "C", "rust"):
+            print(f"# instruction count {r + 1}/{a.count_rounds}: {cfg}", flush=True)
+            this[cfg] = count_boot(cfg, ko, plugin, insn_io, args)
+        count_rounds.append(this)
     table = summarize(rounds)
+    counts = summarize_counts(count_rounds)
 
     stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
     out = os.path.join(a.out, stamp)
@@ -371,7 +513,8 @@ def main():
             "rounds": a.rounds, "runtime_s": a.runtime, "text_bytes": sizes,
             "kernel": os.path.basename(kdir)}
     with open(os.path.join(out, "results.json"), "w") as fh:
-        json.dump({"meta": meta, "rounds": rounds, "table": table}, fh, indent=1)
+        json.dump({"meta": meta, "rounds": rounds, "table": table,
+                   "count_rounds": count_rounds, "counts": counts}, fh, indent=1)
     write_csv(table, os.path.join(out, "results.csv"))
     chart(table, os.path.join(out, "chart.png"))
     print(f"# {meta}")
@@ -380,6 +523,10 @@ def main():
           "namespace exists (one load for both VMDs); cfg/s: whole config spaces "
           "read through sysfs per second (each NVMe and its port)")
     print_table(table)
+    print("# guest kernel instructions per I/O (insn_count plugin), each count boot, "
+          "(max - min) / median; C-dir, rust-dir: what each driver adds to the I/O "
+          "path (in remap mode its interrupt path), rust-C: rust's difference (medians)")
+    print_counts(counts, "kinsn")
     print(f"# results in {out} ({time.monotonic() - start:.0f} s)")
     return 0
 

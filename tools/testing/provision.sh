@@ -252,9 +252,10 @@ packages) packages ;;
 tools) tools ;;
 kernel) packages; tools; kernel "${2:-debug}" ;;
 bench)
-	# make bench: the bench kernel, and matplotlib for its chart.
+	# make bench: QEMU, the bench kernel, and matplotlib for its chart.
 	packages
 	tools
+	qemu
 	kernel bench
 	"$CACHE/venv/bin/python3" -c 'import matplotlib' 2>/dev/null ||
 		"$CACHE/venv/bin/pip" install -q "matplotlib>=3.7,<4"

@@ -3,14 +3,17 @@
 #
 # `make bench`, guest side: one configuration's measurements, as JSON files
 # in $OUT for the host to read.  Usage:
-#   bench.sh <none|vmd|vmd_rs> <manifest> <fio seconds>
+#   bench.sh <none|vmd|vmd_rs> <manifest> <fio seconds> [insn_io]
 # none: NVMe on the root complex.  vmd, vmd_rs: every VMD of the manifest,
 # in the mode the driver picks; vmd_rs then once more with msi_remap=on.
+# With insn_io (QEMU runs the insn_count plugin): instruction counts
+# instead of timings (insn_io.c).
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/vmd_lib.sh"
 DRV=$1
 MANIFEST=$2
 RUNTIME=${3:-5}
+INSN_IO=${4:-}
 total=$(awk '{ s += $4 } END { print s }' "$MANIFEST")
 
 nvme_count() {
@@ -58,6 +61,10 @@ run_fio() {
 		args+=(--name="j$cpu" --filename="/dev/${disks[$((cpu % ${#disks[@]}))]}"
 			--cpus_allowed="$cpu")
 	done
+	if [ -n "$INSN_IO" ]; then
+		count_io "$wl" "$name" "$((RATE[$wl] * RUNTIME / ncpu))" "${disks[@]/#//dev/}"
+		return $?
+	fi
 	cat /proc/interrupts >"$OUT/irq-$name"
 	fio --ioengine=libaio --direct=1 --rw=randread --bs=4k --iodepth="${wl#*-qd}" \
 		--number_ios=$((RATE[$wl] * RUNTIME / ncpu)) --size=512M \
@@ -74,6 +81,25 @@ run_fio() {
 			echo "$irq $(cat "/proc/irq/$irq/smp_affinity_list") $((${HWIRQ:-$irq}))"
 		done
 	} >>"$OUT/irq-$name"
+}
+
+# Mark numbers for insn_io, and what they mark ($OUT/marks: the first of
+# the two, the name, the I/Os between them), for the host.
+MARKS=0
+
+# The instruction counts of workload $1 ($3 I/Os per CPU, disks $4...)
+# under the name $2: five runs of insn_io, for the host to take the median
+# (now and then something else runs in a window).  A shorter run before
+# them, not counted, pays for what a first run leaves behind.
+count_io() {
+	local wl=$1 name=$2 ios=$3 k
+	shift 3
+	"$INSN_IO" 4294967294 $((ios / 10)) "${wl#*-qd}" "$@" || return 1
+	for k in 1 2 3 4 5; do
+		MARKS=$((MARKS + 2))
+		"$INSN_IO" "$MARKS" "$ios" "${wl#*-qd}" "$@" || return 1
+		echo "$MARKS $name $((ios * $(nproc)))" >>"$OUT/marks"
+	done
 }
 
 # Reads every config space below the host bridge(s) of the disks $2...
@@ -99,10 +125,13 @@ measure() {
 	local mode=$1 probe=$2
 	shift 2
 	local first=$1
-	run_fio 1-qd1 "$mode-1-qd1" "$first"
-	run_fio 1-qd32 "$mode-1-qd32" "$first"
-	run_fio 4-qd1 "$mode-4-qd1" "$@"
-	run_fio 4-qd32 "$mode-4-qd32" "$@"
+	# Not while udev still reads the disks a driver has just brought.
+	udevadm settle --timeout=60
+	run_fio 1-qd1 "$mode-1-qd1" "$first" &&
+		run_fio 1-qd32 "$mode-1-qd32" "$first" &&
+		run_fio 4-qd1 "$mode-4-qd1" "$@" &&
+		run_fio 4-qd32 "$mode-4-qd32" "$@" || return 1
+	[ -n "$INSN_IO" ] && return
 	echo "{\"mode\": \"$mode\", \"probe_ns\": ${probe:-null}," \
 		"\"cfg_reads_per_s\": $(cfg_reads 200 "$@")}" >"$OUT/misc-$mode.json"
 }
