@@ -32,7 +32,6 @@ import datetime
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -396,10 +395,10 @@ def summarize_counts(count_rounds):
     return table
 
 
-def print_counts(table, k, stream=sys.stdout):
-    """Count `k` per I/O of each boot, its spread ((max - min) / median),
-    and the differences of the medians: what each VMD driver adds to
-    direct's and rust's difference to C's."""
+def print_counts(table, stream=sys.stdout):
+    """The kernel's instructions per I/O of each count boot, their spread
+    ((max - min) / median), and the differences of the medians: what each
+    VMD driver adds to direct's and rust's difference to C's."""
     head = (f"{'row':<26} {'load':<7} {'direct':>22} {'C':>22} {'rust':>22} "
             f"{'C-dir':>7} {'rust-dir':>8} {'rust-C':>7}")
     print(head, file=stream)
@@ -407,7 +406,7 @@ def print_counts(table, k, stream=sys.stdout):
     for e in table:
         cells, meds = [], {}
         for cfg in ("direct", "C", "rust"):
-            vals = e.get(cfg, {}).get(k)
+            vals = e.get(cfg, {}).get("kinsn")
             if not vals:
                 cells.append(f"{'':>22}")
                 continue
@@ -529,7 +528,7 @@ def main():
     print("# guest kernel instructions per I/O (insn_count plugin), each count boot, "
           "(max - min) / median; C-dir, rust-dir: what each driver adds to the I/O "
           "path (in remap mode its interrupt path), rust-C: rust's difference (medians)")
-    print_counts(counts, "kinsn")
+    print_counts(counts)
     print(f"# results in {out} ({time.monotonic() - start:.0f} s)")
     return 0
 
