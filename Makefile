@@ -71,6 +71,6 @@ coverage:
 	python3 tools/testing/coverage.py
 
 # vmd_rs against the C driver and against no VMD (see tools/testing/bench.py).
-bench: provision
+bench:
 	$(PROVISION) bench
 	$(CACHE)/venv/bin/python3 tools/testing/bench.py

@@ -78,24 +78,21 @@ def build_module():
     return os.path.join(src, "vmd_rs.ko"), kdir
 
 
+def build_c(src, out, *flags):
+    """Compiles tools/testing/`src` into bench-build/`out`; returns its path."""
+    path = os.path.join(CACHE, "bench-build", out)
+    subprocess.run(["cc", "-O2", "-Wall", *flags, "-o", path, os.path.join(HERE, src)],
+                   check=True)
+    return path
+
+
 def build_plugin():
     """QEMU's insn_count plugin, against the plugin API of the QEMU in the
     cache (its build keeps qemu-plugin.h)."""
-    qemu = os.path.join(CACHE, "qemu", "current")
-    out = os.path.join(CACHE, "bench-build", "insn_count.so")
     glib = subprocess.run(["pkg-config", "--cflags", "glib-2.0"], capture_output=True,
                           text=True, check=True).stdout.split()
-    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", *glib, f"-I{qemu}", "-o", out,
-                    os.path.join(HERE, "qemu", "insn_count.c")], check=True)
-    return out
-
-
-def build_insn_io():
-    """The guest's I/O loop for the instruction counts (guest/insn_io.c)."""
-    out = os.path.join(CACHE, "bench-build", "insn_io")
-    subprocess.run(["cc", "-O2", "-Wall", "-pthread", "-o", out,
-                    os.path.join(HERE, "guest", "insn_io.c")], check=True)
-    return out
+    return build_c(os.path.join("qemu", "insn_count.c"), "insn_count.so", "-shared", "-fPIC",
+                   *glib, "-I" + os.path.join(CACHE, "qemu", "current"))
 
 
 def split_name(name):
@@ -106,15 +103,14 @@ def split_name(name):
 
 def plugin_args(kdir):
     """The insn_count plugin's image= argument for the bench kernel (the
-    count boots run without KASLR): the image's physical addresses."""
+    count boots run without KASLR): where the image starts and ends."""
     image = {}
     with open(os.path.join(kdir, "System.map")) as fh:
         for line in fh:
             addr, _, sym = line.split()[:3]
             if sym in ("_text", "_end"):
-                # x86-64's __START_KERNEL_map.
-                image[sym] = int(addr, 16) - 0xffffffff80000000
-    return f"image={image['_text']:#x}:{image['_end']:#x}"
+                image[sym] = addr
+    return f"image=0x{image['_text']}:0x{image['_end']}"
 
 
 def insn_per_io(outdir, counts):
@@ -495,7 +491,7 @@ def main():
             print(f"# round {r + 1}/{a.rounds}: {cfg}", flush=True)
             this[cfg] = boot(cfg, ko, a.runtime)
         rounds.append(this)
-    insn_io = build_insn_io()
+    insn_io = build_c(os.path.join("guest", "insn_io.c"), "insn_io", "-pthread")
     plugin = build_plugin()
     args = plugin_args(kdir)
     count_rounds = []

@@ -57,14 +57,14 @@ run_fio() {
 	shift 2
 	local disks=("$@") args=() cpu ncpu d
 	ncpu=$(nproc)
-	for cpu in $(seq 0 $((ncpu - 1))); do
-		args+=(--name="j$cpu" --filename="/dev/${disks[$((cpu % ${#disks[@]}))]}"
-			--cpus_allowed="$cpu")
-	done
 	if [ -n "$INSN_IO" ]; then
 		count_io "$wl" "$name" "$((RATE[$wl] * RUNTIME / ncpu))" "${disks[@]/#//dev/}"
 		return $?
 	fi
+	for cpu in $(seq 0 $((ncpu - 1))); do
+		args+=(--name="j$cpu" --filename="/dev/${disks[$((cpu % ${#disks[@]}))]}"
+			--cpus_allowed="$cpu")
+	done
 	cat /proc/interrupts >"$OUT/irq-$name"
 	fio --ioengine=libaio --direct=1 --rw=randread --bs=4k --iodepth="${wl#*-qd}" \
 		--number_ios=$((RATE[$wl] * RUNTIME / ncpu)) --size=512M \
@@ -92,13 +92,14 @@ MARKS=0
 # (now and then something else runs in a window).  A shorter run before
 # them, not counted, pays for what a first run leaves behind.
 count_io() {
-	local wl=$1 name=$2 ios=$3 k
+	local wl=$1 name=$2 ios=$3 total k
 	shift 3
+	total=$((ios * $(nproc)))
 	"$INSN_IO" 4294967294 $((ios / 10)) "${wl#*-qd}" "$@" || return 1
 	for k in 1 2 3 4 5; do
 		MARKS=$((MARKS + 2))
 		"$INSN_IO" "$MARKS" "$ios" "${wl#*-qd}" "$@" || return 1
-		echo "$MARKS $name $((ios * $(nproc)))" >>"$OUT/marks"
+		echo "$MARKS $name $total" >>"$OUT/marks"
 	done
 }
 

@@ -17,8 +17,9 @@
  * entry and return per vCPU lost its returns to that and to the thread
  * switching vCPUs inside the handler.
  *
- * With image=<start>:<end>, the kernel image's physical addresses, blocks
- * there count as the kernel's (see tb_trans()).
+ * With image=<start>:<end>, the kernel image's addresses (System.map's
+ * _text and _end), blocks at its physical addresses count as the kernel's
+ * (see tb_trans()).
  *
  * The guest sets a mark by executing CPUID with EAX = 0x564d4452 ("VMDR")
  * and a label in EBX; each mark appends "<label> <kernel> <user>" to the
@@ -154,9 +155,9 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id,
         } else if (g_str_has_prefix(argv[i], "image=")) {
             char *end;
 
-            image_start = g_ascii_strtoull(argv[i] + 6, &end, 0);
+            image_start = g_ascii_strtoull(argv[i] + 6, &end, 0) - KERNEL_MAP;
             ok &= *end == ':';
-            image_end = g_ascii_strtoull(end + 1, NULL, 0);
+            image_end = g_ascii_strtoull(end + 1, NULL, 0) - KERNEL_MAP;
         } else {
             ok = false;
         }
